@@ -1,0 +1,158 @@
+"""The containers each experiment type logs: one per experiment, with its fixed key families (SPEC §1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from yololab.metrics._base import ScalarMetrics
+from yololab.metrics.detection import DetectionMetrics
+from yololab.metrics.system import SystemMetrics
+from yololab.metrics.tracking import MOTMetrics
+
+
+@dataclass
+class TrainingMetricsSnapshot:
+    """Metrics at the end of one training epoch, logged with ``step=epoch`` (``det.*`` and ``sys.*``)."""
+
+    epoch: int
+    detection: DetectionMetrics = field(default_factory=DetectionMetrics)
+    system: SystemMetrics = field(default_factory=SystemMetrics)
+
+    def to_mlflow_dict(self, class_keys: Mapping[str, str] | None = None) -> dict[str, float]:
+        """``det.*`` and ``sys.*`` keys of this epoch (log them with ``step=self.epoch``)."""
+        return {**self.detection.to_mlflow_dict("det", class_keys), **self.system.to_mlflow_dict("sys")}
+
+    @classmethod
+    def from_mlflow_dict(
+        cls, values: Mapping[str, float], *, epoch: int, class_names: Mapping[str, str] | None = None
+    ) -> TrainingMetricsSnapshot:
+        """Rebuild one epoch from the values logged at ``step=epoch``."""
+        return cls(
+            epoch=epoch,
+            detection=DetectionMetrics.from_mlflow_dict(values, "det", class_names),
+            system=SystemMetrics.from_mlflow_dict(values, "sys"),
+        )
+
+
+@dataclass
+class InferenceMetricsResult:
+    """Final result of an inference benchmark: detection, tracking (when enabled) and system metrics."""
+
+    detection: DetectionMetrics = field(default_factory=DetectionMetrics)
+    mot: MOTMetrics | None = None
+    system: SystemMetrics = field(default_factory=SystemMetrics)
+
+    def to_mlflow_dict(self, class_keys: Mapping[str, str] | None = None) -> dict[str, float]:
+        """``det.*``, ``mot.*`` (when tracking ran) and ``sys.*`` keys."""
+        out = {**self.detection.to_mlflow_dict("det", class_keys), **self.system.to_mlflow_dict("sys")}
+        if self.mot is not None:
+            out.update(self.mot.to_mlflow_dict("mot"))
+        return out
+
+    @classmethod
+    def from_mlflow_dict(
+        cls, values: Mapping[str, float], class_names: Mapping[str, str] | None = None
+    ) -> InferenceMetricsResult:
+        """Rebuild from a run's metrics; ``mot`` is ``None`` when no ``mot.*`` key was logged."""
+        mot = MOTMetrics.from_mlflow_dict(values, "mot")
+        has_mot = any(k.startswith("mot.") for k in values)
+        return cls(
+            detection=DetectionMetrics.from_mlflow_dict(values, "det", class_names),
+            mot=mot if has_mot else None,
+            system=SystemMetrics.from_mlflow_dict(values, "sys"),
+        )
+
+
+@dataclass
+class ComparisonMetrics(ScalarMetrics):
+    """Original vs quantized model, measured in the same process (``comparison.*``).
+
+    Attributes:
+        accuracy_drop_mAP50: original mAP50 - quantized mAP50 (positive = the quantized model is worse).
+        accuracy_drop_mAP50_95: original mAP50-95 - quantized mAP50-95.
+        speedup_ratio: original mean latency / quantized mean latency (> 1 = the quantized model is faster).
+        compression_ratio: original file size / quantized file size.
+    """
+
+    HIGHER_IS_BETTER: ClassVar[dict[str, bool]] = {
+        "accuracy_drop_mAP50": False,
+        "accuracy_drop_mAP50_95": False,
+        "speedup_ratio": True,
+        "compression_ratio": True,
+    }
+
+    accuracy_drop_mAP50: float | None = None
+    accuracy_drop_mAP50_95: float | None = None
+    speedup_ratio: float | None = None
+    compression_ratio: float | None = None
+
+    @classmethod
+    def from_sides(
+        cls,
+        original_detection: DetectionMetrics,
+        original_system: SystemMetrics,
+        quantized_detection: DetectionMetrics,
+        quantized_system: SystemMetrics,
+    ) -> ComparisonMetrics:
+        """Compute every comparison whose inputs were measured on both sides; the others stay absent."""
+        return cls(
+            accuracy_drop_mAP50=_difference(original_detection.mAP50, quantized_detection.mAP50),
+            accuracy_drop_mAP50_95=_difference(original_detection.mAP50_95, quantized_detection.mAP50_95),
+            speedup_ratio=_ratio(original_system.inference_time_ms, quantized_system.inference_time_ms),
+            compression_ratio=_ratio(original_system.model_size_mb, quantized_system.model_size_mb),
+        )
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+@dataclass
+class QuantizationMetricsResult:
+    """Original and quantized model measured alike, and their comparison.
+
+    Keys: ``det.original.*``, ``sys.original.*``, ``det.quantized.*``, ``sys.quantized.*``, ``comparison.*``.
+    ``comparison`` is computed from the two sides when not given.
+    """
+
+    original_detection: DetectionMetrics
+    original_system: SystemMetrics
+    quantized_detection: DetectionMetrics
+    quantized_system: SystemMetrics
+    comparison: ComparisonMetrics | None = None
+
+    def __post_init__(self) -> None:
+        if self.comparison is None:
+            self.comparison = ComparisonMetrics.from_sides(
+                self.original_detection, self.original_system, self.quantized_detection, self.quantized_system
+            )
+
+    def to_mlflow_dict(self, class_keys: Mapping[str, str] | None = None) -> dict[str, float]:
+        """All five key families."""
+        assert self.comparison is not None
+        return {
+            **self.original_detection.to_mlflow_dict("det.original", class_keys),
+            **self.original_system.to_mlflow_dict("sys.original"),
+            **self.quantized_detection.to_mlflow_dict("det.quantized", class_keys),
+            **self.quantized_system.to_mlflow_dict("sys.quantized"),
+            **self.comparison.to_mlflow_dict("comparison"),
+        }
+
+    @classmethod
+    def from_mlflow_dict(
+        cls, values: Mapping[str, float], class_names: Mapping[str, str] | None = None
+    ) -> QuantizationMetricsResult:
+        """Rebuild from a run's metrics (the logged comparison is kept as logged)."""
+        return cls(
+            original_detection=DetectionMetrics.from_mlflow_dict(values, "det.original", class_names),
+            original_system=SystemMetrics.from_mlflow_dict(values, "sys.original"),
+            quantized_detection=DetectionMetrics.from_mlflow_dict(values, "det.quantized", class_names),
+            quantized_system=SystemMetrics.from_mlflow_dict(values, "sys.quantized"),
+            comparison=ComparisonMetrics.from_mlflow_dict(values, "comparison"),
+        )
