@@ -113,9 +113,7 @@ def _stats_of_torch(module: Any, input_size: int | tuple[int, int], path: Path |
     size = path.stat().st_size / _MB if path is not None else None
     if size is None:
         reasons["size_mb"] = "in-memory model: no weights file (pass the .pt path)"
-    return ModelStats(
-        params_m=get_num_params(module) / 1e6, flops_g=flops, size_mb=size, unavailable_reasons=reasons
-    )
+    return ModelStats(params_m=get_num_params(module) / 1e6, flops_g=flops, size_mb=size, unavailable_reasons=reasons)
 
 
 def _stats_of_onnx(path: Path, input_size: int | tuple[int, int]) -> ModelStats:
@@ -135,10 +133,7 @@ def _stats_of_onnx(path: Path, input_size: int | tuple[int, int]) -> ModelStats:
 
 def _onnx_bytes(path: Path, model: Any) -> int:
     locations = {
-        entry.value
-        for tensor in model.graph.initializer
-        for entry in tensor.external_data
-        if entry.key == "location"
+        entry.value for tensor in model.graph.initializer for entry in tensor.external_data if entry.key == "location"
     }
     extra = sum((path.parent / name).stat().st_size for name in locations if (path.parent / name).is_file())
     return path.stat().st_size + extra

@@ -175,6 +175,10 @@ class _Sampler:
         if thread is None:
             return
         self._stop.set()
+        if thread is threading.current_thread():  # finalised from inside the thread by the GC: it exits next
+            if self.gpu is not None:
+                self.gpu.close()
+            return
         thread.join(timeout=max(5.0, 10 * self.interval_s))
         if thread.is_alive():  # a hung NVML/psutil call: the daemon thread exits at its next check
             self._note_error(RuntimeError("sampler thread did not stop within the join timeout"))

@@ -67,15 +67,20 @@ def iou_matrix(boxes1_xywh: np.ndarray, boxes2_xywh: np.ndarray) -> np.ndarray:
     return iou_pairs(b1[i.ravel()], b2[j.ravel()]).reshape(len(b1), len(b2))
 
 
-def _frame_chunks(counts: np.ndarray) -> list[tuple[int, int]]:
-    """Split frames into consecutive ranges whose candidate pair counts sum to about ``_CHUNK_PAIRS``."""
-    cum = np.cumsum(counts)
-    bounds = [0]
-    while bounds[-1] < len(counts):
-        start_total = cum[bounds[-1] - 1] if bounds[-1] > 0 else 0
-        stop = int(np.searchsorted(cum, start_total + _CHUNK_PAIRS, side="right"))
-        bounds.append(max(stop, bounds[-1] + 1))
-    return list(zip(bounds[:-1], bounds[1:], strict=False))
+def _candidate_ranges(
+    gt_frame: np.ndarray, g_xyxy: np.ndarray, pred_frame: np.ndarray, p_xyxy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each ground-truth box, the range ``lo:hi`` of predictions (in ``order``, sorted by frame then x1) of the
+    same frame whose x1 lies in ``(x1_gt - max_pred_width - 1, x2_gt + 1)`` - a superset of those overlapping it."""
+    x0 = min(g_xyxy[:, 0].min(), p_xyxy[:, 0].min())
+    max_w = float((p_xyxy[:, 2] - p_xyxy[:, 0]).max())
+    span = float(max(g_xyxy[:, 2].max(), p_xyxy[:, 2].max()) - x0) + max_w + 4.0
+    order = np.lexsort((p_xyxy[:, 0], pred_frame))
+    key = pred_frame[order] * span + (p_xyxy[order, 0] - x0)
+    base = gt_frame * span - x0
+    lo = np.searchsorted(key, base + g_xyxy[:, 0] - max_w - 1.0, side="left")
+    hi = np.searchsorted(key, base + g_xyxy[:, 2] + 1.0, side="right")
+    return order, lo, np.maximum(hi, lo)
 
 
 def overlapping_pairs(
@@ -83,50 +88,54 @@ def overlapping_pairs(
     gt_boxes_xywh: np.ndarray,
     pred_frame: np.ndarray,
     pred_boxes_xywh: np.ndarray,
-    num_frames: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every ground-truth/prediction pair of the same frame with IoU > 0, in row-major frame order.
+
+    Candidates come from a sweep over x (predictions sorted by frame and left edge), then the exact IoU decides.
 
     Args:
         gt_frame: ``(G,)`` 0-based frame of each ground-truth box, non-decreasing.
         gt_boxes_xywh: ``(G, 4)`` ground-truth boxes.
         pred_frame: ``(P,)`` 0-based frame of each predicted box, non-decreasing.
         pred_boxes_xywh: ``(P, 4)`` predicted boxes.
-        num_frames: frames in the sequence (every frame index is below it).
 
     Returns:
         ``(pair_gt, pair_pred, iou)``: row indices into each side and the IoU, ordered by frame, then ground-truth
         row, then prediction row - the order of TrackEval's per-frame similarity matrices.
     """
+    empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    if len(gt_frame) == 0 or len(pred_frame) == 0:
+        return empty
     g_xyxy, p_xyxy = xywh_to_xyxy(gt_boxes_xywh), xywh_to_xyxy(pred_boxes_xywh)
     g_area = (g_xyxy[:, 2] - g_xyxy[:, 0]) * (g_xyxy[:, 3] - g_xyxy[:, 1])
     p_area = (p_xyxy[:, 2] - p_xyxy[:, 0]) * (p_xyxy[:, 3] - p_xyxy[:, 1])
-    g_off = np.searchsorted(gt_frame, np.arange(num_frames + 1))
-    p_off = np.searchsorted(pred_frame, np.arange(num_frames + 1))
-    n_g, n_p = np.diff(g_off), np.diff(p_off)
-    counts = n_g * n_p
+    order, lo, hi = _candidate_ranges(gt_frame, g_xyxy, pred_frame, p_xyxy)
+    counts = hi - lo
+    cum = np.cumsum(counts)
     out_g, out_p, out_iou = [], [], []
-    for lo, hi in _frame_chunks(counts):
-        c = counts[lo:hi]
+    start = 0
+    while start < len(counts):
+        base = cum[start - 1] if start else 0
+        stop = max(int(np.searchsorted(cum, base + _CHUNK_PAIRS, side="right")), start + 1)
+        c = counts[start:stop]
         total = int(c.sum())
-        if total == 0:
-            continue
-        frames = np.repeat(np.arange(lo, hi), c)
-        k = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
-        width = n_p[frames]
-        gi = g_off[frames] + k // width
-        pj = p_off[frames] + k % width
-        iw = np.minimum(g_xyxy[gi, 2], p_xyxy[pj, 2]) - np.maximum(g_xyxy[gi, 0], p_xyxy[pj, 0])
-        keep = iw > 0
-        gi, pj, iw = gi[keep], pj[keep], iw[keep]
-        ih = np.minimum(g_xyxy[gi, 3], p_xyxy[pj, 3]) - np.maximum(g_xyxy[gi, 1], p_xyxy[pj, 1])
-        keep = ih > 0
-        gi, pj, iw, ih = gi[keep], pj[keep], iw[keep], ih[keep]
-        iou = _iou_from_parts(iw * ih, g_area[gi], p_area[pj])
-        keep = iou > 0
-        out_g.append(gi[keep])
-        out_p.append(pj[keep])
-        out_iou.append(iou[keep])
+        if total:
+            gi = np.repeat(np.arange(start, stop), c)
+            pj = order[np.arange(total) - np.repeat(np.cumsum(c) - c, c) + np.repeat(lo[start:stop], c)]
+            iw = np.minimum(g_xyxy[gi, 2], p_xyxy[pj, 2]) - np.maximum(g_xyxy[gi, 0], p_xyxy[pj, 0])
+            keep = iw > 0
+            gi, pj, iw = gi[keep], pj[keep], iw[keep]
+            ih = np.minimum(g_xyxy[gi, 3], p_xyxy[pj, 3]) - np.maximum(g_xyxy[gi, 1], p_xyxy[pj, 1])
+            keep = ih > 0
+            gi, pj, iw, ih = gi[keep], pj[keep], iw[keep], ih[keep]
+            iou = _iou_from_parts(iw * ih, g_area[gi], p_area[pj])
+            keep = iou > 0
+            out_g.append(gi[keep])
+            out_p.append(pj[keep])
+            out_iou.append(iou[keep])
+        start = stop
     if not out_g:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return np.concatenate(out_g), np.concatenate(out_p), np.concatenate(out_iou)
+        return empty
+    gi, pj, iou = np.concatenate(out_g), np.concatenate(out_p), np.concatenate(out_iou)
+    row_major = np.argsort(gi * len(pred_frame) + pj, kind="stable")
+    return gi[row_major], pj[row_major], iou[row_major]

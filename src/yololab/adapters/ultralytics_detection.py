@@ -1,0 +1,66 @@
+"""Ultralytics ``DetMetrics`` and trainer state -> :class:`DetectionMetrics` (the only place that reads them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from yololab.metrics.detection import DetectionMetrics
+
+_STANDARD_LOSSES = ("box_loss", "cls_loss", "dfl_loss")
+
+
+def detection_from_det_metrics(metrics: Any, *, per_class: bool = True) -> DetectionMetrics:
+    """Read an Ultralytics ``DetMetrics`` (from ``model.val()`` or a trainer's validator) into the schema.
+
+    ``mAP50 = box.map50``, ``mAP50_95 = box.map``, ``precision = box.mp``, ``recall = box.mr``, ``f1`` = mean of
+    ``box.f1`` (per-class F1 at the confidence that maximises mean F1). Per-class AP covers only the classes
+    present in the split (``ap_class_index``); Ultralytics' ``maps`` fills absent classes with the mean, which
+    is not a measurement and is not used.
+
+    Args:
+        metrics: an ``ultralytics.utils.metrics.DetMetrics``.
+        per_class: also read ``per_class_ap`` (AP50-95) and ``per_class_ap50``.
+    """
+    box = metrics.box
+    f1 = np.asarray(box.f1, dtype=float)
+    result = DetectionMetrics(
+        mAP50=float(box.map50),
+        mAP50_95=float(box.map),
+        precision=float(box.mp),
+        recall=float(box.mr),
+        f1=float(f1.mean()) if f1.size else 0.0,
+    )
+    if per_class:
+        names: Mapping[int, str] = metrics.names
+        for i, cls in enumerate(metrics.ap_class_index):
+            name = str(names[int(cls)])
+            result.per_class_ap[name] = float(box.ap[i])
+            result.per_class_ap50[name] = float(box.ap50[i])
+    return result
+
+
+def with_losses(
+    detection: DetectionMetrics, train_losses: Mapping[str, float], val_losses: Mapping[str, float]
+) -> DetectionMetrics:
+    """Attach losses named as the model names them (``box_loss``, ``cls_loss``, ``dfl_loss``, ``l1_loss``, ...)."""
+    for name, value in train_losses.items():
+        if name in _STANDARD_LOSSES:
+            setattr(detection, name, float(value))
+        else:
+            detection.other_losses[name] = float(value)
+    detection.val_losses.update({k: float(v) for k, v in val_losses.items()})
+    return detection
+
+
+def trainer_losses(trainer: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Train losses (epoch means of ``trainer.tloss``) and val losses (``trainer.metrics['val/*']``) by name."""
+    train: dict[str, float] = {}
+    if getattr(trainer, "tloss", None) is not None:
+        items = trainer.label_loss_items(trainer.tloss, prefix="train")
+        train = {k.split("/", 1)[1]: float(v) for k, v in items.items()}
+    metrics = trainer.metrics or {}
+    val = {k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("val/")}
+    return train, val

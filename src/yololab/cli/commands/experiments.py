@@ -1,0 +1,118 @@
+"""``yololab train|infer|quant CONFIG``: run one experiment described by a YAML file (or the packaged default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+CONFIG_HELP = "Experiment YAML (see configs/). Without it, the packaged default for this experiment type is used."
+SET_HELP = "Override any config field by its dotted path, e.g. --set train.lr0=0.02 (repeatable; YAML-typed value)."
+
+
+def _overrides(sets: list[str] | None, **named: Any) -> dict[str, Any]:
+    from yololab.config import parse_set_option
+
+    out: dict[str, Any] = {}
+    for item in sets or []:
+        key, value = parse_set_option(item)
+        out[key] = value
+    out.update({k: v for k, v in named.items() if v is not None})
+    return out
+
+
+def _load(kind: str, config: Path | None, overrides: dict[str, Any]) -> Any:
+    from yololab.config import ConfigError, default_config_path, load_config
+
+    try:
+        cfg = load_config(config or default_config_path(kind), overrides)
+    except ConfigError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
+    if cfg.kind != kind:
+        typer.secho(
+            f"error: {config}: kind is {cfg.kind!r}, but this command runs {kind!r} experiments", fg="red", err=True
+        )
+        raise typer.Exit(2)
+    return cfg
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", fg="red", err=True)
+    raise typer.Exit(2) from err
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``infer`` and ``quant``."""
+
+    @app.command()
+    def train(
+        config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
+        epochs: int | None = typer.Option(None, help="Training epochs (train.epochs)."),
+        imgsz: int | None = typer.Option(None, help="Image size in pixels (imgsz)."),
+        model: str | None = typer.Option(None, help="Model YAML (e.g. yolo11n.yaml) or local .pt to start from."),
+        device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
+        experiment: str | None = typer.Option(None, help="MLflow experiment name."),
+        run_name: str | None = typer.Option(None, help="MLflow run name."),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    ) -> None:
+        """Train a YOLO model; log det.* and sys.* every epoch (step = epoch) and the final evaluation."""
+        from yololab.runners.train import TrainingRunner
+
+        cfg = _load("train", config, _overrides(set_, **{"train.epochs": epochs, "imgsz": imgsz, "model": model,
+                    "device": device, "experiment": experiment, "run_name": run_name}))  # fmt: skip
+        result = TrainingRunner(cfg).run()
+        final = result.final.detection if result.final else None
+        typer.echo(f"run {result.run_id}: best weights {result.best_weights}")
+        if final is not None:
+            typer.echo(f"final mAP50 {final.mAP50:.4f}  mAP50-95 {final.mAP50_95:.4f}")
+
+    @app.command()
+    def infer(
+        config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
+        model: str | None = typer.Option(None, help="Trained weights: .pt, .onnx or an exported model folder."),
+        iterations: int | None = typer.Option(None, help="Timed benchmark iterations (infer.iterations)."),
+        tracker: str | None = typer.Option(None, help="bytetrack, botsort or a tracker YAML (infer.tracking.tracker)."),
+        device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
+        experiment: str | None = typer.Option(None, help="MLflow experiment name."),
+        run_name: str | None = typer.Option(None, help="MLflow run name."),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    ) -> None:
+        """Validate (det.*), benchmark (sys.*) and track + evaluate (mot.*) one model; log one run."""
+        from yololab.runners.infer import InferenceBenchmarkRunner
+
+        cfg = _load("infer", config, _overrides(set_, **{"model": model, "infer.iterations": iterations,
+                    "infer.tracking.tracker": tracker, "device": device, "experiment": experiment,
+                    "run_name": run_name}))  # fmt: skip
+        try:
+            result = InferenceBenchmarkRunner(cfg).run()
+        except (FileNotFoundError, ValueError) as err:
+            _fail(err)
+        typer.echo(f"run {result.run_id}")
+
+    @app.command()
+    def quant(
+        config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
+        model: str | None = typer.Option(None, help="Original weights: .pt or FP32 .onnx."),
+        method: str | None = typer.Option(None, help="onnx-int8-static, onnx-int8-dynamic, onnx-fp16, ..."),
+        device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
+        experiment: str | None = typer.Option(None, help="MLflow experiment name."),
+        run_name: str | None = typer.Option(None, help="MLflow run name."),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    ) -> None:
+        """Compare an original model with its quantized version; exit 3 when a quality gate is missed."""
+        from yololab.adapters.quantization import QuantizationUnavailable
+        from yololab.runners.quant import QuantizationRunner
+
+        cfg = _load("quant", config, _overrides(set_, **{"model": model, "quant.method": method, "device": device,
+                    "experiment": experiment, "run_name": run_name}))  # fmt: skip
+        try:
+            result = QuantizationRunner(cfg).run()
+        except (QuantizationUnavailable, FileNotFoundError, ValueError) as err:
+            _fail(err)
+        c = result.metrics.comparison
+        typer.echo(f"run {result.run_id}: {c}")
+        if not result.gates_passed:
+            typer.secho("quality gates missed: " + "; ".join(result.failed_gates), fg="red", err=True)
+            raise typer.Exit(3)

@@ -1,0 +1,210 @@
+"""CLEAR MOT metrics (Bernardin & Stiefelhagen 2008) exactly as TrackEval computes them (``metrics/clear.py``).
+
+Per frame, ground truth and predictions are matched by the Hungarian algorithm on IoU >= ``threshold``; a pair that
+continues the previous frame's match scores +1000, so identities are kept where possible. "Previous frame" means the
+last frame that had both ground truth and predictions (TrackEval keeps that state across frames without
+predictions). An ID switch is counted when a ground-truth track is matched to a different prediction id than the last
+one it was ever matched to; a fragmentation when a track becomes matched again after a frame (with both sides
+present) in which it was not. MT/PT/ML: tracked for > 80 %, >= 20 % (and not MT), < 20 % of its frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from yololab.metrics.mot.boxes import EPS
+from yololab.metrics.mot.frames import PreparedSequence
+from yololab.metrics.mot.matching import FrameIndex, conflict_frames, solve_max
+
+__all__ = ["ClearCounts", "ClearMetrics", "combine_clear", "compute_clear"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearCounts:
+    """CLEAR counts of one or more sequences; ``a + b`` combines them (TrackEval sums these fields).
+
+    Attributes:
+        tp: matched ground-truth boxes (CLR_TP).
+        fn: unmatched ground-truth boxes (CLR_FN).
+        fp: unmatched predicted boxes (CLR_FP).
+        id_switches: IDSW.
+        mt: mostly tracked ground-truth tracks.
+        pt: partially tracked tracks.
+        ml: mostly lost tracks.
+        frag: fragmentations.
+        frames: frames evaluated (CLR_Frames).
+        iou_sum: sum of the IoU of all matches (MOTP_sum).
+    """
+
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    id_switches: int = 0
+    mt: int = 0
+    pt: int = 0
+    ml: int = 0
+    frag: int = 0
+    frames: int = 0
+    iou_sum: float = 0.0
+
+    def __add__(self, other: ClearCounts) -> ClearCounts:
+        return ClearCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True, slots=True)
+class ClearMetrics:
+    """CLEAR counts with their ratios (fractions), TrackEval's ``_compute_final_fields``.
+
+    ``mota = (TP - FP - IDSW) / max(1, TP + FN)``, ``moda = (TP - FP) / max(1, TP + FN)``,
+    ``motp = iou_sum / max(1, TP)``, ``smota = (iou_sum - FP - IDSW) / max(1, TP + FN)``,
+    ``recall = TP / max(1, TP + FN)``, ``precision = TP / max(1, TP + FP)``, ``mtr/ptr/mlr = MT/PT/ML / max(1, tracks)``,
+    ``f1 = TP / max(1, TP + FN/2 + FP/2)``, ``motal`` uses ``log10(IDSW)``.
+    """
+
+    counts: ClearCounts
+    mota: float
+    motp: float
+    moda: float
+    smota: float
+    recall: float
+    precision: float
+    mtr: float
+    ptr: float
+    mlr: float
+    f1: float
+    fp_per_frame: float
+    motal: float
+
+    @classmethod
+    def from_counts(cls, c: ClearCounts) -> ClearMetrics:
+        """Ratios derived from counts (per sequence and after combining, as TrackEval)."""
+        gt = max(1.0, c.tp + c.fn)
+        tracks = max(1.0, c.mt + c.pt + c.ml)
+        log_idsw = np.log10(c.id_switches) if c.id_switches > 0 else 0.0
+        return cls(
+            counts=c,
+            mota=(c.tp - c.fp - c.id_switches) / gt,
+            motp=c.iou_sum / max(1.0, c.tp),
+            moda=(c.tp - c.fp) / gt,
+            smota=(c.iou_sum - c.fp - c.id_switches) / gt,
+            recall=c.tp / gt,
+            precision=c.tp / max(1.0, c.tp + c.fp),
+            mtr=c.mt / tracks,
+            ptr=c.pt / tracks,
+            mlr=c.ml / tracks,
+            f1=c.tp / max(1.0, c.tp + 0.5 * c.fn + 0.5 * c.fp),
+            fp_per_frame=c.fp / max(1.0, c.frames),
+            motal=float((c.tp - c.fp - log_idsw) / gt),
+        )
+
+    @classmethod
+    def _early_return(cls, c: ClearCounts) -> ClearMetrics:
+        """TrackEval's result for a sequence without predictions or without ground truth: all ratios 0, MLR 1."""
+        zeros = dict.fromkeys((f.name for f in fields(cls) if f.name != "counts"), 0.0)
+        return cls(counts=c, **{**zeros, "mlr": 1.0})
+
+
+def _previous_active(active: np.ndarray) -> np.ndarray:
+    """For each frame, the last earlier frame with both sides present (-1 if none)."""
+    idx = np.where(active, np.arange(active.size), -1)
+    prev = np.maximum.accumulate(idx)
+    return np.concatenate([[-1], prev[:-1]])
+
+
+def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All CLEAR matches ``(gt_row, pred_row, iou)``, in no particular order."""
+    cand = data.pair_iou >= threshold - EPS
+    c_gt, c_pred, c_iou = data.pair_gt[cand], data.pair_pred[cand], data.pair_iou[cand]
+    c_frame = data.gt_frame[c_gt]
+    hard = conflict_frames(c_frame, c_gt, c_pred, data.num_gt_dets, data.num_pred_dets)
+    if hard.size == 0:
+        return c_gt, c_pred, c_iou
+    index = FrameIndex(data.gt_frame, data.pred_frame, c_frame, data.num_frames)
+    active = (np.diff(index.g_off) > 0) & (np.diff(index.p_off) > 0)
+    prev_active = _previous_active(active)
+    is_hard = np.zeros(data.num_frames, bool)
+    is_hard[hard] = True
+    solved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    prev_pred_of = np.full(data.num_gt_ids, -1, np.int64)
+    for t in hard.tolist():
+        prev_pred_of[:] = -1
+        tp = prev_active[t]
+        if tp >= 0:
+            if is_hard[tp]:
+                pg, pp, _ = solved[tp]
+            else:
+                lo, hi = index.pair_off[tp], index.pair_off[tp + 1]
+                pg, pp = c_gt[lo:hi], c_pred[lo:hi]
+            prev_pred_of[data.gt_ids[pg]] = data.pred_ids[pp]
+        g0, g1, p0, p1 = index.g_off[t], index.g_off[t + 1], index.p_off[t], index.p_off[t + 1]
+        sim = index.dense(t, c_gt, c_pred, c_iou)
+        score = 1000 * (prev_pred_of[data.gt_ids[g0:g1]][:, None] == data.pred_ids[p0:p1][None, :]) + sim
+        score[sim < threshold - EPS] = 0
+        rows, cols = solve_max(score)
+        ok = score[rows, cols] > 0 + EPS
+        rows, cols = rows[ok], cols[ok]
+        solved[t] = (rows + g0, cols + p0, sim[rows, cols])
+    keep = ~is_hard[c_frame]
+    parts = [(c_gt[keep], c_pred[keep], c_iou[keep]), *solved.values()]
+    m_gt, m_pred, m_iou = (np.concatenate(x) for x in zip(*parts, strict=True))
+    return m_gt, m_pred, m_iou
+
+
+def compute_clear(data: PreparedSequence, *, threshold: float = 0.5) -> ClearMetrics:
+    """CLEAR MOT metrics of one sequence (TrackEval ``CLEAR.eval_sequence``).
+
+    Args:
+        data: the prepared sequence.
+        threshold: IoU a match needs (TrackEval's ``THRESHOLD``, default 0.5).
+
+    Returns:
+        Counts and ratios. As in TrackEval, a sequence without predictions or without ground truth reports every
+        ratio as 0 (and MLR as 1), whatever its counts.
+    """
+    if data.num_pred_dets == 0:
+        return ClearMetrics._early_return(ClearCounts(fn=data.num_gt_dets, ml=data.num_gt_ids))
+    if data.num_gt_dets == 0:
+        return ClearMetrics._early_return(ClearCounts(fp=data.num_pred_dets))
+    m_gt, m_pred, m_iou = _match_frames(data, threshold)
+    # Order the matches by track, then frame.
+    gid, pid, frame = data.gt_ids[m_gt], data.pred_ids[m_pred], data.gt_frame[m_gt]
+    order = np.lexsort((frame, gid))
+    gid, pid, frame = gid[order], pid[order], frame[order]
+    same_track = np.concatenate([[False], gid[1:] == gid[:-1]])
+    idsw = int(np.count_nonzero(same_track[1:] & (pid[1:] != pid[:-1]))) if gid.size else 0
+    g_off = np.searchsorted(data.gt_frame, np.arange(data.num_frames + 1))
+    p_off = np.searchsorted(data.pred_frame, np.arange(data.num_frames + 1))
+    active_rank = np.cumsum((np.diff(g_off) > 0) & (np.diff(p_off) > 0))
+    rank = active_rank[frame]
+    continued = same_track & np.concatenate([[False], rank[1:] == rank[:-1] + 1])
+    starts = int(np.count_nonzero(~continued))
+    tracked_ids = int(np.unique(gid).size)
+    gt_count = np.bincount(data.gt_ids, minlength=data.num_gt_ids)
+    matched_count = np.bincount(gid, minlength=data.num_gt_ids)
+    ratio = matched_count[gt_count > 0] / gt_count[gt_count > 0]
+    mt = int(np.count_nonzero(ratio > 0.8))
+    pt = int(np.count_nonzero(ratio >= 0.2)) - mt
+    tp = int(m_gt.size)
+    counts = ClearCounts(
+        tp=tp,
+        fn=data.num_gt_dets - tp,
+        fp=data.num_pred_dets - tp,
+        id_switches=idsw,
+        mt=mt,
+        pt=pt,
+        ml=data.num_gt_ids - mt - pt,
+        frag=starts - tracked_ids,
+        frames=data.num_frames,
+        iou_sum=float(m_iou.sum()),
+    )
+    return ClearMetrics.from_counts(counts)
+
+
+def combine_clear(results: list[ClearMetrics]) -> ClearMetrics:
+    """Combine sequences (or classes, detection-averaged): sum the counts, recompute the ratios."""
+    total = ClearCounts()
+    for r in results:
+        total = total + r.counts
+    return ClearMetrics.from_counts(total)

@@ -1,0 +1,1 @@
+"""Plots and reports built from logged metrics (matplotlib, Agg backend; nothing is shown on screen)."""

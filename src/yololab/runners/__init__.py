@@ -1,0 +1,1 @@
+"""One runner per experiment type; each is one MLflow run (SPEC §3)."""

@@ -1,0 +1,135 @@
+"""Plumbing every runner shares: data preparation, the MLflow recorder, tags, model statistics, progress."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.config import ExperimentConfig, config_to_params
+from yololab.metrics.results import TrainingMetricsSnapshot
+from yololab.metrics.system import SystemMetrics
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Where an experiment's data lives once generated or located."""
+
+    data_yaml: Path
+    mot_dir: Path | None
+    class_names: list[str]
+
+
+def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedData:
+    """Generate the synthetic world (reused when already generated with the same settings) or use the given data."""
+    from yololab.data.synthetic import load_or_generate_world
+
+    data = config.data
+    if data.yaml is not None:
+        import yaml
+
+        raw = yaml.safe_load(Path(data.yaml).read_text())
+        names = raw.get("names", {})
+        class_names = [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+        return PreparedData(
+            Path(data.yaml).resolve(), Path(data.mot_dir).resolve() if data.mot_dir else None, class_names
+        )
+    if not quiet:
+        console.print(f"[bold]data[/] synthetic world in {data.root}")
+    world = load_or_generate_world(Path(data.root), data.synthetic)
+    return PreparedData(world.data_yaml, world.mot_dir, list(world.class_names))
+
+
+def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> ExperimentRecorder:
+    """An :class:`ExperimentRecorder` for ``config``, with the resolved config logged as (redacted) params."""
+    recorder = ExperimentRecorder(
+        experiment_name=config.experiment,
+        experiment_type=config.kind,
+        run_name=config.run_name or run_name_default,
+        tracking_uri=config.tracking.uri,
+        journal_dir=config.tracking.journal_dir,
+        tags=dict(config.tags),
+    )
+    recorder.log_params(config_to_params(config))
+    return recorder
+
+
+def unavailable_tags(reasons: dict[str, str]) -> dict[str, str]:
+    """``yololab.unavailable.<field>: why`` tags for every metric that could not be measured."""
+    return {f"yololab.unavailable.{name}": why[:4000] for name, why in reasons.items()}
+
+
+def model_stats_metrics(weights: Any, imgsz: int) -> tuple[SystemMetrics, dict[str, str]]:
+    """``model_size_mb``, ``model_params_m``, ``model_flops_g`` of ``weights`` and why any of them is absent."""
+    from yololab.adapters.model_stats import get_model_stats
+
+    stats = get_model_stats(weights, imgsz)
+    system = SystemMetrics(model_size_mb=stats.size_mb, model_params_m=stats.params_m, model_flops_g=stats.flops_g)
+    reasons = {
+        f"sys.model_{k.removesuffix('_m').removesuffix('_g').removesuffix('_mb')}": v
+        for k, v in stats.unavailable_reasons.items()
+    }
+    return system, reasons
+
+
+def log_model_stats(
+    recorder: ExperimentRecorder, weights: Any, imgsz: int, *, step: int | None = None
+) -> SystemMetrics:
+    """Log the model statistics as ``sys.*`` metrics and ``model.*`` params, reasons as tags; return them."""
+    system, reasons = model_stats_metrics(weights, imgsz)
+    recorder.log_metrics(system.to_mlflow_dict("sys"), step=step)
+    recorder.log_params({f"model.{k}": v for k, v in system.to_mlflow_dict("stats").items()})
+    recorder.set_tags(unavailable_tags(reasons))
+    return system
+
+
+class EpochProgress:
+    """Epoch progress: a live bar on a terminal, one plain line per epoch in a log file (or when piped)."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self.total = 0
+
+    def start(self, *, total: int) -> None:
+        self.total = total
+        if self.live and self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("", total=total)
+
+    def advance(self, snap: TrainingMetricsSnapshot) -> None:
+        det, sys_ = snap.detection, snap.system
+        text = (
+            f"epoch {snap.epoch}/{self.total}  mAP50 {_fmt(det.mAP50)}  mAP50-95 {_fmt(det.mAP50_95)}  "
+            f"box_loss {_fmt(det.box_loss)}  {_fmt(sys_.epoch_time_s, 1)} s"
+        )
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, description=text)
+        elif not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

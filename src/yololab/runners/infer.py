@@ -1,0 +1,185 @@
+"""InferenceBenchmarkRunner: validation (``det.*``), a timed benchmark loop (``sys.*``) and, when enabled,
+multi-object tracking evaluated by yololab's MOT engine (``mot.*``) — one ``InferenceMetricsResult`` per run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.config import ExperimentConfig
+from yololab.metrics.keys import class_key_map
+from yololab.metrics.latency import latency_stats
+from yololab.metrics.mot import MOTEvaluation, to_mot_metrics
+from yololab.metrics.results import InferenceMetricsResult
+from yololab.metrics.system import SystemMetrics
+from yololab.runners._common import PreparedData, console, open_recorder, prepare_data, unavailable_tags
+from yololab.runners.measure import benchmark_models, list_images, read_images, validate_model
+
+
+@dataclass
+class InferenceResult:
+    """What an inference benchmark produced."""
+
+    run_id: str
+    metrics: InferenceMetricsResult
+    mot_evaluation: MOTEvaluation | None
+
+
+def resolve_weights(model: str) -> Path:
+    """The weights an inference experiment measures: a local file or export folder, never a download."""
+    path = Path(model)
+    if path.suffix in {".yaml", ".yml"}:
+        raise ValueError(
+            f"model: {model!r} is an architecture YAML (untrained); an inference benchmark needs trained weights "
+            "(a .pt, an .onnx or an exported model folder) — train one first with 'yololab train'"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"model: {model!r} does not exist (expected a local .pt, .onnx or export folder)")
+    return path.resolve()
+
+
+class InferenceBenchmarkRunner:
+    """Validate, benchmark and (optionally) track with one model; record one MLflow run."""
+
+    def __init__(self, config: ExperimentConfig, *, quiet: bool = False) -> None:
+        if config.kind != "infer":
+            raise ValueError(f"InferenceBenchmarkRunner needs a config of kind 'infer', got kind={config.kind!r}")
+        self.config = config
+        self.quiet = quiet
+
+    def run(self) -> InferenceResult:
+        """Run every step and log the result; the run ends FAILED if a step raises."""
+        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
+
+        prepare_ultralytics_offline()
+        weights = resolve_weights(self.config.model)
+        data = prepare_data(self.config, quiet=self.quiet)
+        with open_recorder(self.config, run_name_default="infer") as recorder:
+            return self._run_with(recorder, weights, data)
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text)
+
+    def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> InferenceResult:
+        cfg, icfg = self.config, self.config.infer
+        assert icfg is not None
+        class_keys = class_key_map(data.class_names)
+        self._say(f"[bold]validate[/] {weights.name} on {data.data_yaml}")
+        detection = validate_model(weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half)
+        self._say(f"[bold]benchmark[/] {icfg.warmup} warm-up + {icfg.iterations} timed iterations")
+        images = read_images(list_images(data.data_yaml), limit=max(icfg.batch_size * 4, 32))
+        bench = benchmark_models(
+            {"model": weights}, images, imgsz=cfg.imgsz, device=cfg.device, warmup=icfg.warmup,
+            iterations=icfg.iterations, batch_size=icfg.batch_size, threads=icfg.threads, half=icfg.half,
+        )["model"]  # fmt: skip
+        from yololab.runners._common import model_stats_metrics
+
+        stats, stats_reasons = model_stats_metrics(weights, cfg.imgsz)
+        system = bench.system.merged(stats)
+        mot, evaluation = None, None
+        if icfg.tracking.enabled:
+            evaluation, tracker_ms = self._track(recorder, weights, data)
+            if evaluation is not None:
+                mot = to_mot_metrics(evaluation)
+                system = _with_tracker_time(system, tracker_ms)
+        result = InferenceMetricsResult(detection=detection, mot=mot, system=system)
+        recorder.log_metrics(result.to_mlflow_dict(class_keys))
+        recorder.set_tags(self._tags(weights, bench.details, {**bench.unavailable, **stats_reasons}))
+        self._log_artifacts(recorder, result, bench.samples_ms, evaluation, class_keys)
+        return InferenceResult(recorder.run_id, result, evaluation)
+
+    def _track(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> tuple[Any, list[float]]:
+        from yololab.runners.measure import load_model
+        from yololab.runners.tracking import evaluate_tracking, track_sequences
+
+        cfg, tcfg = self.config, self.config.infer.tracking  # type: ignore[union-attr]
+        if data.mot_dir is None:
+            recorder.set_tags({"yololab.unavailable.mot": "no MOT sequences in the data config (data.mot_dir)"})
+            return None, []
+        self._say(f"[bold]track[/] {tcfg.tracker} over {data.mot_dir}")
+        out_dir = Path(cfg.output_dir).resolve() / "infer" / "mot_results"
+        run = track_sequences(
+            load_model(weights), data.mot_dir, tracker=tcfg.tracker, imgsz=cfg.imgsz, device=cfg.device,
+            conf=tcfg.conf, out_dir=out_dir,
+        )  # fmt: skip
+        recorder.log_artifact(out_dir, "mot_results")
+        return evaluate_tracking(run, num_classes=len(data.class_names)), run.tracker_ms
+
+    def _tags(self, weights: Path, details: dict[str, str], reasons: dict[str, str]) -> dict[str, str]:
+        icfg = self.config.infer
+        assert icfg is not None
+        tags = {
+            "yololab.device": self.config.device,
+            "yololab.precision": _precision(weights, icfg.half),
+            "yololab.threads": details.get("threads", str(icfg.threads)),
+            "yololab.model_format": details.get("format", weights.suffix),
+            "yololab.latency_percentiles": "numpy.percentile, linear interpolation, warm-up excluded",
+        }
+        if weights.suffix == ".onnx":
+            import onnxruntime as ort
+
+            tags["yololab.execution_provider"] = (
+                ort.get_available_providers()[0] if "cuda" in self.config.device else "CPUExecutionProvider"
+            )
+        if icfg.tracking.enabled:
+            tags["yololab.tracker"] = icfg.tracking.tracker
+        return {**tags, **unavailable_tags(reasons)}
+
+    def _log_artifacts(
+        self, recorder: ExperimentRecorder, result: InferenceMetricsResult, samples: dict[str, list[float]],
+        evaluation: MOTEvaluation | None, class_keys: dict[str, str],
+    ) -> None:  # fmt: skip
+        from yololab.report.plots import plot_latency, plot_per_class_ap
+
+        recorder.log_dict(class_keys, "class_keys.json")
+        recorder.log_dict(samples, "latency/samples_ms.json")
+        recorder.log_figure(plot_latency({"end to end": samples.get("end_to_end", [])}), "plots/latency.png")
+        det = result.detection
+        if det.per_class_ap:
+            recorder.log_figure(plot_per_class_ap({"model": det.per_class_ap}), "plots/per_class_ap.png")
+            rows = [
+                {"class": c, "ap50_95": det.per_class_ap[c], "ap50": det.per_class_ap50.get(c)}
+                for c in det.per_class_ap
+            ]
+            recorder.log_text(_csv(rows), "tables/per_class_ap.csv")
+        if evaluation is not None:
+            table = evaluation.to_dict()
+            recorder.log_text(json.dumps(table, indent=1, default=float), "tables/mot_metrics.json")
+            rows = [{"sequence": name, **values} for name, values in table["sequences"].items()]
+            rows.append({"sequence": "COMBINED", **table["combined"]})
+            recorder.log_text(_csv(rows), "tables/mot_per_sequence.csv")
+
+
+def _with_tracker_time(system: SystemMetrics, tracker_ms: list[float]) -> SystemMetrics:
+    """Add the tracker's mean update time; ``fps`` then includes it (SPEC: end to end [+ tracker])."""
+    if not tracker_ms:
+        return system
+    system.tracker_time_ms = latency_stats(tracker_ms).mean_ms
+    if system.inference_time_ms:
+        system.fps = 1000.0 / (system.inference_time_ms + system.tracker_time_ms)
+    return system
+
+
+def _precision(weights: Path, half: bool) -> str:
+    name = weights.name.lower()
+    if "int8" in name:
+        return "int8"
+    if half or "fp16" in name:
+        return "fp16"
+    return "fp32"
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import io
+
+    columns = list(dict.fromkeys(k for row in rows for k in row if not isinstance(row[k], (list, dict))))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

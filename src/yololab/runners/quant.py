@@ -1,0 +1,167 @@
+"""QuantizationRunner: the original and a quantized model measured alike, in one process, alternating.
+
+Both sides go through the same validator (:func:`~yololab.runners.measure.validate_model`) and the same
+benchmark loop (:func:`~yololab.runners.measure.benchmark_models`, alternating blocks of iterations), so that
+``comparison.speedup_ratio`` compares like with like. Calibration images come from the *train* split; the
+scores come from the *val* split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.config import ExperimentConfig
+from yololab.metrics.keys import class_key_map
+from yololab.metrics.results import QuantizationMetricsResult
+from yololab.runners._common import (
+    PreparedData,
+    console,
+    model_stats_metrics,
+    open_recorder,
+    prepare_data,
+    unavailable_tags,
+)
+from yololab.runners.infer import resolve_weights
+from yololab.runners.measure import benchmark_models, list_images, read_images, validate_model
+
+
+@dataclass
+class QuantizationResult:
+    """What a quantization experiment produced; ``failed_gates`` is empty when every quality gate passed."""
+
+    run_id: str
+    metrics: QuantizationMetricsResult
+    quantized_model: Path
+    failed_gates: list[str] = field(default_factory=list)
+
+    @property
+    def gates_passed(self) -> bool:
+        return not self.failed_gates
+
+
+def evenly_spaced(items: list[Path], count: int) -> list[Path]:
+    """``count`` items spread evenly over ``items`` (all of them when there are fewer), deterministic."""
+    if count >= len(items):
+        return list(items)
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
+
+
+def check_gates(
+    result: QuantizationMetricsResult, *, max_accuracy_drop: float | None, min_speedup: float | None
+) -> list[str]:
+    """Descriptions of the gates ``result`` misses (an unmeasured value misses its gate)."""
+    comparison = result.comparison
+    assert comparison is not None
+    failed = []
+    drop = comparison.accuracy_drop_mAP50
+    if max_accuracy_drop is not None and (drop is None or drop > max_accuracy_drop):
+        failed.append(f"accuracy_drop_mAP50 {drop} > max_accuracy_drop {max_accuracy_drop}")
+    speedup = comparison.speedup_ratio
+    if min_speedup is not None and (speedup is None or speedup < min_speedup):
+        failed.append(f"speedup_ratio {speedup} < min_speedup {min_speedup}")
+    return failed
+
+
+class QuantizationRunner:
+    """Quantize a model by the configured method and compare it with the original; one MLflow run."""
+
+    def __init__(self, config: ExperimentConfig, *, quiet: bool = False) -> None:
+        if config.kind != "quant":
+            raise ValueError(f"QuantizationRunner needs a config of kind 'quant', got kind={config.kind!r}")
+        self.config = config
+        self.quiet = quiet
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text)
+
+    def run(self) -> QuantizationResult:
+        """Quantize, validate and benchmark both sides, log, and check the quality gates."""
+        from yololab.adapters.quantization import check_available
+        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
+
+        prepare_ultralytics_offline()
+        qcfg = self.config.quant
+        assert qcfg is not None
+        check_available(qcfg.method, self.config.device)
+        weights = resolve_weights(self.config.model)
+        data = prepare_data(self.config, quiet=self.quiet)
+        with open_recorder(self.config, run_name_default=f"quant-{qcfg.method}") as recorder:
+            return self._run_with(recorder, weights, data)
+
+    def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> QuantizationResult:
+        from yololab.adapters.quantization import quantize
+
+        cfg, qcfg, icfg = self.config, self.config.quant, self.config.infer
+        assert qcfg is not None and icfg is not None
+        calibration = evenly_spaced(list_images(data.data_yaml, split="train"), qcfg.calibration_size)
+        self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, train)")
+        out_dir = Path(cfg.output_dir).resolve() / "quant"
+        pair = quantize(
+            weights, qcfg.method, out_dir, imgsz=cfg.imgsz, calibration_images=calibration,
+            data_yaml=data.data_yaml, device=cfg.device,
+        )  # fmt: skip
+        sides = {"original": pair.original, "quantized": pair.quantized}
+        self._say("[bold]validate[/] original and quantized (val split)")
+        detection = {k: validate_model(w, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device) for k, w in sides.items()}
+        self._say(f"[bold]benchmark[/] alternating, {icfg.warmup} warm-up + {icfg.iterations} timed iterations each")
+        images = read_images(list_images(data.data_yaml), limit=32)
+        bench = benchmark_models(
+            sides, images, imgsz=cfg.imgsz, device=cfg.device, warmup=icfg.warmup, iterations=icfg.iterations,
+            batch_size=1, threads=icfg.threads,
+        )  # fmt: skip
+        systems, reasons = {}, {}
+        for side, w in sides.items():
+            stats, why = model_stats_metrics(w, cfg.imgsz)
+            systems[side] = bench[side].system.merged(stats)
+            reasons.update({f"{side}.{k}": v for k, v in {**bench[side].unavailable, **why}.items()})
+        result = QuantizationMetricsResult(
+            detection["original"], systems["original"], detection["quantized"], systems["quantized"]
+        )
+        failed = check_gates(result, max_accuracy_drop=qcfg.gates.max_accuracy_drop, min_speedup=qcfg.gates.min_speedup)
+        recorder.log_metrics(result.to_mlflow_dict(class_key_map(data.class_names)))
+        recorder.set_tags(self._tags(pair.method, pair.details, failed, reasons, bench["original"].details))
+        self._log_artifacts(recorder, result, pair.quantized, {k: v.samples_ms["end_to_end"] for k, v in bench.items()})
+        return QuantizationResult(recorder.run_id, result, pair.quantized, failed)
+
+    def _tags(
+        self, method: str, details: dict[str, str], failed: list[str], reasons: dict[str, str], bench: dict[str, str]
+    ) -> dict[str, str]:
+        tags = {
+            "yololab.quant.method": method,
+            "yololab.device": self.config.device,
+            "yololab.threads": bench.get("threads", ""),
+            "yololab.gates": "failed" if failed else "passed",
+            **{f"yololab.quant.{k}": str(v)[:4000] for k, v in details.items()},
+        }
+        if failed:
+            tags["yololab.gates.failed"] = "; ".join(failed)
+        return {**tags, **unavailable_tags(reasons)}
+
+    def _log_artifacts(
+        self, recorder: ExperimentRecorder, result: QuantizationMetricsResult, quantized: Path,
+        samples: dict[str, list[float]],
+    ) -> None:  # fmt: skip
+        from yololab.report.plots import plot_bars, plot_latency, plot_per_class_ap
+
+        recorder.log_artifact(quantized, "model")
+        o_det, q_det, o_sys, q_sys = (
+            result.original_detection, result.quantized_detection, result.original_system, result.quantized_system,
+        )  # fmt: skip
+        bars = {
+            "mAP50": {"original": o_det.mAP50 or 0.0, "quantized": q_det.mAP50 or 0.0},
+            "mAP50-95": {"original": o_det.mAP50_95 or 0.0, "quantized": q_det.mAP50_95 or 0.0},
+            "latency ms (mean)": {
+                "original": o_sys.inference_time_ms or 0.0,
+                "quantized": q_sys.inference_time_ms or 0.0,
+            },
+            "size MB": {"original": o_sys.model_size_mb or 0.0, "quantized": q_sys.model_size_mb or 0.0},
+        }
+        recorder.log_figure(plot_bars(bars, title="original vs quantized"), "plots/comparison.png")
+        recorder.log_figure(plot_latency(samples), "plots/latency.png")
+        if o_det.per_class_ap:
+            per_class = {"original": o_det.per_class_ap, "quantized": q_det.per_class_ap}
+            recorder.log_figure(plot_per_class_ap(per_class), "plots/per_class_ap.png")

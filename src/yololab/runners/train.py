@@ -1,0 +1,227 @@
+"""TrainingRunner: Ultralytics training, one ``TrainingMetricsSnapshot`` logged per epoch (``step = epoch``).
+
+Steps are 1-based epochs (``step = 1`` after the first epoch), as in Ultralytics' ``results.csv``. The final
+evaluation of ``best.pt`` is logged at the last epoch's step, after that epoch's own values, so it is each
+``det.*`` key's latest value (what MLflow shows in run tables and comparisons) while every per-epoch key keeps
+exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) and model statistics exist only there.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.adapters.system_collector import SystemMetricsCollector
+from yololab.config import ExperimentConfig
+from yololab.metrics.results import TrainingMetricsSnapshot
+from yololab.metrics.system import SystemMetrics
+from yololab.runners._common import (
+    EpochProgress,
+    PreparedData,
+    log_model_stats,
+    open_recorder,
+    prepare_data,
+    unavailable_tags,
+)
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced."""
+
+    run_id: str
+    save_dir: Path
+    best_weights: Path | None
+    last_weights: Path | None
+    final: TrainingMetricsSnapshot | None
+    history: list[TrainingMetricsSnapshot] = field(default_factory=list)
+
+
+class _EpochLogger:
+    """Ultralytics callbacks that turn each epoch end into a logged :class:`TrainingMetricsSnapshot`."""
+
+    def __init__(
+        self,
+        recorder: ExperimentRecorder,
+        collector: SystemMetricsCollector,
+        progress: EpochProgress,
+        on_snapshot: Callable[[TrainingMetricsSnapshot], None] | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.collector = collector
+        self.progress = progress
+        self.on_snapshot = on_snapshot
+        self.history: list[TrainingMetricsSnapshot] = []
+        self.final: TrainingMetricsSnapshot | None = None
+        self.class_keys: dict[str, str] = {}
+        self._in_final_eval = False
+        self._epoch_start = time.perf_counter()
+
+    def attach(self, model: Any) -> None:
+        model.add_callback("on_pretrain_routine_end", self._on_pretrain_end)
+        model.add_callback("on_train_epoch_start", self._on_epoch_start)
+        model.add_callback("on_fit_epoch_end", self._on_fit_epoch_end)
+
+    def _on_pretrain_end(self, trainer: Any) -> None:
+        names = [str(trainer.data["names"][i]) for i in sorted(trainer.data["names"])]
+        from yololab.metrics.keys import class_key_map
+
+        self.class_keys = class_key_map(names)
+        original = trainer.final_eval
+
+        def final_eval() -> None:  # mark the extra on_fit_epoch_end that evaluates best.pt
+            self._in_final_eval = True
+            try:
+                original()
+            finally:
+                self._in_final_eval = False
+
+        trainer.final_eval = final_eval
+        self.progress.start(total=int(trainer.epochs))
+
+    def _on_epoch_start(self, trainer: Any) -> None:
+        self._epoch_start = time.perf_counter()
+        self.collector.reset()
+
+    def _on_fit_epoch_end(self, trainer: Any) -> None:
+        from yololab.adapters.ultralytics_detection import detection_from_det_metrics, trainer_losses, with_losses
+
+        final = self._in_final_eval
+        detection = detection_from_det_metrics(trainer.validator.metrics, per_class=final)
+        train_losses, val_losses = trainer_losses(trainer)
+        if final:
+            step = self.history[-1].epoch if self.history else int(trainer.epoch)
+            snapshot = TrainingMetricsSnapshot(epoch=step, detection=detection, system=SystemMetrics())
+            self.final = snapshot
+        else:
+            detection = with_losses(detection, train_losses, val_losses)
+            system = self.collector.to_system_metrics()
+            system.epoch_time_s = time.perf_counter() - self._epoch_start
+            snapshot = TrainingMetricsSnapshot(epoch=int(trainer.epoch) + 1, detection=detection, system=system)
+            self.history.append(snapshot)
+            self.progress.advance(snapshot)
+        self.recorder.log_metrics(snapshot.to_mlflow_dict(self.class_keys), step=snapshot.epoch)
+        if self.on_snapshot is not None:
+            self.on_snapshot(snapshot)
+
+
+class TrainingRunner:
+    """Train a YOLO model as the config says and record the run in MLflow.
+
+    Example::
+
+        result = TrainingRunner(load_config("configs/train.yaml")).run()
+    """
+
+    def __init__(self, config: ExperimentConfig, *, quiet: bool = False) -> None:
+        if config.kind != "train":
+            raise ValueError(f"TrainingRunner needs a config of kind 'train', got kind={config.kind!r}")
+        self.config = config
+        self.quiet = quiet
+
+    def run(self) -> TrainingResult:
+        """Generate/locate the data, train, log every epoch and the final evaluation; return the outcome."""
+        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
+
+        prepare_ultralytics_offline()
+        data = prepare_data(self.config, quiet=self.quiet)
+        with open_recorder(self.config, run_name_default="train") as recorder:
+            return self._run_with(recorder, data)
+
+    def _run_with(self, recorder: ExperimentRecorder, data: PreparedData) -> TrainingResult:
+        from ultralytics import YOLO
+
+        cfg = self.config
+        model = YOLO(cfg.model, task="detect")
+        collector = SystemMetricsCollector(device=cfg.device, interval_s=0.5)
+        logger = _EpochLogger(recorder, collector, EpochProgress(quiet=self.quiet))
+        logger.attach(model)
+        save_dir = Path(cfg.output_dir).resolve() / "train"
+        collector.start()
+        try:
+            model.train(**self._train_args(data, save_dir))
+        finally:
+            collector.stop()
+            logger.progress.stop()
+            recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
+            self._log_artifacts(recorder, save_dir, logger)
+        best, last = _weights(save_dir)
+        if logger.final is not None and best is not None:
+            stats = log_model_stats(recorder, best, cfg.imgsz, step=logger.final.epoch)
+            logger.final.system = stats
+        return TrainingResult(recorder.run_id, save_dir, best, last, logger.final, logger.history)
+
+    def _train_args(self, data: PreparedData, save_dir: Path) -> dict[str, Any]:
+        cfg, t = self.config, self.config.train
+        assert t is not None
+        args: dict[str, Any] = {
+            "data": str(data.data_yaml),
+            "epochs": t.epochs,
+            "imgsz": cfg.imgsz,
+            "batch": t.batch,
+            "workers": t.workers,
+            "device": cfg.device,
+            "seed": cfg.seed,
+            "deterministic": True,
+            "project": str(save_dir.parent),
+            "name": save_dir.name,
+            "exist_ok": True,
+            "plots": False,
+            "verbose": False,
+            "val": True,
+            "amp": False,
+        }
+        args.update(t.ultralytics_args())
+        return args
+
+    def _log_artifacts(self, recorder: ExperimentRecorder, save_dir: Path, logger: _EpochLogger) -> None:
+        """Weights, results table, per-epoch plot, per-class AP plot and the class-key mapping (best effort)."""
+        from yololab.report.plots import plot_epoch_curves, plot_per_class_ap
+
+        best, last = _weights(save_dir)
+        for weights in (best, last):
+            if weights is not None:
+                recorder.log_artifact(weights, "weights")
+        results_csv = save_dir / "results.csv"
+        if results_csv.exists():
+            recorder.log_artifact(results_csv, "tables")
+        if logger.class_keys:
+            recorder.log_dict(logger.class_keys, "class_keys.json")
+        if logger.history:
+            history = _history_series(logger.history)
+            recorder.log_figure(plot_epoch_curves(history), "plots/metrics_per_epoch.png")
+            _write_epoch_table(save_dir / "yololab_epochs.csv", logger.history)
+            recorder.log_artifact(save_dir / "yololab_epochs.csv", "tables")
+        if logger.final is not None and logger.final.detection.per_class_ap:
+            fig = plot_per_class_ap({"best.pt": logger.final.detection.per_class_ap})
+            recorder.log_figure(fig, "plots/per_class_ap.png")
+
+
+def _weights(save_dir: Path) -> tuple[Path | None, Path | None]:
+    best, last = save_dir / "weights" / "best.pt", save_dir / "weights" / "last.pt"
+    return (best if best.exists() else None), (last if last.exists() else None)
+
+
+def _history_series(history: list[TrainingMetricsSnapshot]) -> dict[str, list[tuple[int, float]]]:
+    series: dict[str, list[tuple[int, float]]] = {}
+    for snap in history:
+        for key, value in snap.detection.to_mlflow_dict("det").items():
+            series.setdefault(key, []).append((snap.epoch, value))
+    return series
+
+
+def _write_epoch_table(path: Path, history: list[TrainingMetricsSnapshot]) -> None:
+    rows = [{"epoch": s.epoch, **s.to_mlflow_dict()} for s in history]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+__all__ = ["TrainingResult", "TrainingRunner"]
