@@ -162,6 +162,7 @@ class QuantizationRunner:
         }
         recorder.log_figure(plot_bars(bars, title="original vs quantized"), "plots/comparison.png")
         recorder.log_figure(plot_latency(samples), "plots/latency.png")
+        recorder.log_dict(samples, "latency/samples_ms.json")
         if o_det.per_class_ap:
             per_class = {"original": o_det.per_class_ap, "quantized": q_det.per_class_ap}
             recorder.log_figure(plot_per_class_ap(per_class), "plots/per_class_ap.png")

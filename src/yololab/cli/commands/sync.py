@@ -23,7 +23,7 @@ _HELP = (
 
 
 def sync(
-    journals: list[Path] = typer.Argument(  # noqa: B008
+    journals: list[Path] = typer.Argument(
         None,
         metavar="JOURNAL",
         help=f"Journal files (.jsonl) to replay. Default: every journal in {DEFAULT_JOURNAL_DIR}/.",
@@ -35,7 +35,7 @@ def sync(
         "-t",
         help="Send to this tracking server instead of the URI recorded in each journal (e.g. http://host:5000).",
     ),
-    journal_dir: Path = typer.Option(  # noqa: B008
+    journal_dir: Path = typer.Option(
         DEFAULT_JOURNAL_DIR, "--journal-dir", help="Where to look for journals when none is given."
     ),
     timeout: float = typer.Option(10.0, "--timeout", help="HTTP timeout per request, in seconds."),

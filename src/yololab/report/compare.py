@@ -1,0 +1,188 @@
+"""``yololab compare``: runs side by side on the same keys, in the terminal and as a self-contained HTML report."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from yololab.adapters.mlflow_reader import RunData
+from yololab.report import plots
+
+SECTIONS = ("summary", "training", "latency", "per-class-ap", "quantization", "mot")
+FAMILIES = ("det.", "mot.", "sys.", "comparison.")
+
+
+def comparable_keys(runs: Sequence[RunData], *, include_per_item: bool = False) -> list[str]:
+    """Union of the runs' metric keys in the yololab families, sorted by family then name.
+
+    Per-class (``det.ap.*``) and per-sequence (``mot.seq.*``) keys are left out unless asked for.
+    """
+    keys = {k for r in runs for k in r.metrics if k.startswith(FAMILIES)}
+    if not include_per_item:
+        keys = {k for k in keys if ".ap." not in k and ".ap50." not in k and ".seq." not in k}
+    return sorted(keys, key=lambda k: (next(i for i, f in enumerate(FAMILIES) if k.startswith(f)), k))
+
+
+def difference(values: Sequence[float | None]) -> float | None:
+    """Last minus first, when both were measured."""
+    first, last = values[0], values[-1]
+    if first is None or last is None or len(values) < 2:
+        return None
+    return last - first
+
+
+def format_value(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "nan"
+    if float(value).is_integer() and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def comparison_rows(runs: Sequence[RunData], keys: Sequence[str]) -> list[list[str]]:
+    """Rows ``[key, value per run..., difference last - first]`` (``—`` = not measured in that run)."""
+    rows = []
+    for key in keys:
+        values = [r.metrics.get(key) for r in runs]
+        rows.append([key, *(format_value(v) for v in values), format_value(difference(values))])
+    return rows
+
+
+def print_comparison(runs: Sequence[RunData]) -> None:
+    """A rich table of every comparable key."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="yololab compare", show_lines=False)
+    table.add_column("key", style="bold")
+    for run in runs:
+        table.add_column(f"{run.name}\n{run.experiment_type} {run.run_id[:8]}", justify="right")
+    table.add_column("Δ last-first", justify="right")
+    for row in comparison_rows(runs, comparable_keys(runs)):
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _img(uri: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="{uri}">'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _section(anchor: str, title: str, content: str) -> str:
+    return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{content}</section>'
+
+
+def _none(what: str) -> str:
+    return f'<p class="none">No {html.escape(what)} in these runs.</p>'
+
+
+def _training(runs: Sequence[RunData]) -> str:
+    parts = [
+        _img(plots.figure_to_data_uri(plots.plot_epoch_curves(r.history, title=r.label)), f"epochs {r.label}")
+        for r in runs
+        if r.history
+    ]
+    return "".join(parts) or _none("per-epoch history (training runs)")
+
+
+def _latency(runs: Sequence[RunData]) -> str:
+    series: dict[str, list[float]] = {}
+    for r in runs:
+        samples = r.artifacts.get("latency/samples_ms.json")
+        if isinstance(samples, dict) and samples.get("end_to_end"):
+            series[r.label] = samples["end_to_end"]
+        elif isinstance(samples, dict):
+            for side, values in samples.items():
+                if isinstance(values, list) and values:
+                    series[f"{r.label} {side}"] = values
+    if not series:
+        return _none("latency samples")
+    return _img(plots.figure_to_data_uri(plots.plot_latency(series)), "latency CDF")
+
+
+def _per_class(runs: Sequence[RunData]) -> str:
+    series: dict[str, dict[str, float]] = {}
+    for r in runs:
+        for prefix, label in (("det.ap.", r.label), ("det.original.ap.", f"{r.label} original"),
+                              ("det.quantized.ap.", f"{r.label} quantized")):  # fmt: skip
+            values = {k[len(prefix) :]: v for k, v in r.metrics.items() if k.startswith(prefix)}
+            if values:
+                series[label] = values
+    if not series:
+        return _none("per-class AP")
+    return _img(plots.figure_to_data_uri(plots.plot_per_class_ap(series)), "per-class AP")
+
+
+def _quantization(runs: Sequence[RunData]) -> str:
+    quant = [r for r in runs if any(k.startswith("comparison.") for k in r.metrics)]
+    if not quant:
+        return _none("quantization comparison")
+    parts = []
+    for r in quant:
+        m = r.metrics
+        bars = {
+            name: {"original": m.get(f"{fam}.original.{key}", 0.0), "quantized": m.get(f"{fam}.quantized.{key}", 0.0)}
+            for name, fam, key in (("mAP50", "det", "mAP50"), ("mAP50-95", "det", "mAP50_95"),
+                                   ("latency ms", "sys", "inference_time_ms"), ("size MB", "sys", "model_size_mb"))
+        }  # fmt: skip
+        fig = plots.plot_bars(bars, title=f"{r.label}: {r.tags.get('yololab.quant.method', '')}")
+        rows = [[k, format_value(v)] for k, v in sorted(m.items()) if k.startswith("comparison.")]
+        parts.append(_img(plots.figure_to_data_uri(fig), f"quantization {r.label}") + _table(["key", "value"], rows))
+    return "".join(parts)
+
+
+def _mot(runs: Sequence[RunData]) -> str:
+    parts = []
+    for r in runs:
+        table = r.artifacts.get("tables/mot_metrics.json")
+        if not isinstance(table, dict):
+            continue
+        fields = ("hota", "mota", "idf1", "id_switches", "deta", "assa", "motp")
+        rows = [[name, *(format_value(v.get(f)) for f in fields)] for name, v in table.get("sequences", {}).items()]
+        rows.append(["COMBINED", *(format_value(table["combined"].get(f)) for f in fields)])
+        series = {
+            f: {name: table["sequences"][name].get(f, 0.0) for name in table["sequences"]}
+            for f in ("hota", "mota", "idf1")
+        }
+        fig = plots.plot_per_class_ap(series, title=f"{r.label}: MOT metrics per sequence")
+        parts.append(f"<h3>{html.escape(r.label)}</h3>" + _table(["sequence", *fields], rows)
+                     + _img(plots.figure_to_data_uri(fig), f"MOT {r.label}"))  # fmt: skip
+    return "".join(parts) or _none("MOT metrics")
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+h1{margin-bottom:.2rem}table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}
+img{max-width:100%;display:block;margin:.5rem 0}section{margin-top:2rem}.none{color:#888}nav a{margin-right:1rem}"""
+
+
+def render_html(runs: Sequence[RunData]) -> str:
+    """A self-contained HTML page (CSS inline, images embedded as data URIs) comparing ``runs``."""
+    keys = comparable_keys(runs)
+    header = ["key", *(r.label for r in runs), "Δ last-first"]
+    summary = _table(
+        ["run", "type", "status", "run id"], [[r.name, r.experiment_type, r.status, r.run_id] for r in runs]
+    )
+    summary += _table(header, comparison_rows(runs, keys))
+    sections = [
+        _section("summary", "Runs and metrics side by side", summary),
+        _section("training", "Training: mAP and losses per epoch", _training(runs)),
+        _section("latency", "Latency per image (histogram and CDF)", _latency(runs)),
+        _section("per-class-ap", "Per-class AP50-95", _per_class(runs)),
+        _section("quantization", "Quantization: original vs quantized", _quantization(runs)),
+        _section("mot", "Tracking: MOT metrics per sequence", _mot(runs)),
+    ]
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>yololab report</title><style>{CSS}</style>"
+            f"</head><body><h1>yololab report</h1><p>{len(runs)} run(s), generated {when}</p><nav>{nav}</nav>"
+            + "".join(sections) + "</body></html>")  # fmt: skip
