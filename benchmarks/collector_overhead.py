@@ -3,10 +3,11 @@
 Two figures, one run:
 
 1. Throughput of a CPU inference loop (a small conv net, batch 1, 1 torch thread) with and without the collector
-   sampling every 100 ms. The two arms alternate in A-B-B-A blocks of equal iteration count, and the overhead is the
-   median over block pairs of ``time_with / time_without - 1`` (pairs cancel the drift of a shared machine). The
-   sampler's own cost (mean time of one sample x samples per second) is printed next to it as an upper bound that
-   noise does not blur. Target: <= 1 %.
+   sampling every 100 ms. The two arms alternate in A-B-B-A blocks of equal iteration count. Other processes only
+   ever add time, so the headline figure compares each arm's fastest block (``best_with / best_without - 1``, as
+   ``timeit`` does); the median and interquartile range of the paired ratios are printed too, to show the noise.
+   The sampler's own cost (mean time of one sample x samples per second) is a bound noise does not blur.
+   Target: <= 1 %.
 2. Per-call cost of ``with collector.measure_latency(): pass`` against ``pass`` in the same loop (best of several
    repeats, no device sync: CPU). Target: <= 5 us.
 
@@ -53,7 +54,8 @@ def timed_block(model: torch.nn.Module, image: torch.Tensor, iterations: int) ->
 class Overhead:
     """Paired-block results; percentages are ``with / without - 1``."""
 
-    wall_pct: float  # median over pairs, wall time (= throughput loss)
+    best_pct: float  # fastest block with / fastest block without - 1 (= throughput loss)
+    wall_pct: float  # median over pairs of the wall-time ratios
     wall_iqr_pct: tuple[float, float]  # 25th and 75th percentile of the paired ratios: the noise
     cpu_pct: float  # median over pairs, process CPU time (less sensitive to other processes)
     images_per_s_without: float
@@ -79,11 +81,12 @@ def sampling_overhead(iterations: int, pairs: int, interval_s: float) -> Overhea
     cpu = [100 * (w[1] / wo[1] - 1) for w, wo in zip(with_collector, without, strict=True)]
     quartiles = statistics.quantiles(wall, n=4)
     return Overhead(
+        best_pct=100 * (min(w for w, _ in with_collector) / min(w for w, _ in without) - 1),
         wall_pct=statistics.median(wall),
         wall_iqr_pct=(quartiles[0], quartiles[2]),
         cpu_pct=statistics.median(cpu),
-        images_per_s_without=iterations / statistics.median(w for w, _ in without),
-        images_per_s_with=iterations / statistics.median(w for w, _ in with_collector),
+        images_per_s_without=iterations / min(w for w, _ in without),
+        images_per_s_with=iterations / min(w for w, _ in with_collector),
     )
 
 
@@ -131,19 +134,17 @@ def main() -> int:
     sample_us, sample_pct = sampler_cost_pct(args.interval_s)
     per_call_us, empty_us = measure_latency_cost_us(args.calls, repeats=5)
 
-    ok_overhead = result.wall_pct <= OVERHEAD_TARGET_PCT
+    ok_overhead = result.best_pct <= OVERHEAD_TARGET_PCT
     ok_call = per_call_us <= PER_CALL_TARGET_US
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}, 1 torch thread, CPU")
     print(
-        f"inference loop: {result.images_per_s_without:.1f} img/s without collector, "
+        f"inference loop, best block: {result.images_per_s_without:.1f} img/s without collector, "
         f"{result.images_per_s_with:.1f} img/s with (sampling every {args.interval_s * 1000:.0f} ms); "
         f"{args.pairs} pairs x {args.iterations} iterations"
     )
+    print(f"  throughput overhead (best blocks): {result.best_pct:+.2f} %  target <= {OVERHEAD_TARGET_PCT} %")
     low, high = result.wall_iqr_pct
-    print(
-        f"  throughput overhead (median of paired wall-time ratios): {result.wall_pct:+.2f} % "
-        f"(IQR {low:+.2f} .. {high:+.2f} %)  target <= {OVERHEAD_TARGET_PCT} %"
-    )
+    print(f"  paired wall-time ratios: median {result.wall_pct:+.2f} %, IQR {low:+.2f} .. {high:+.2f} % (noise)")
     print(f"  process CPU time overhead (median of pairs): {result.cpu_pct:+.2f} %")
     print(f"  sampler's own cost: {sample_us:.1f} us per sample = {sample_pct:.3f} % of one core")
     print(

@@ -105,10 +105,24 @@ class MOTScores:
 def _clear_dict(c: ClearMetrics) -> dict[str, Any]:
     n = c.counts
     return {
-        "mota": float(c.mota), "motp": float(c.motp), "moda": float(c.moda), "smota": float(c.smota),
-        "tp": n.tp, "fp": n.fp, "fn": n.fn, "id_switches": n.id_switches, "frag": n.frag,
-        "mt": n.mt, "pt": n.pt, "ml": n.ml, "clr_recall": float(c.recall), "clr_precision": float(c.precision),
-        "clr_f1": float(c.f1), "mtr": float(c.mtr), "ptr": float(c.ptr), "mlr": float(c.mlr),
+        "mota": float(c.mota),
+        "motp": float(c.motp),
+        "moda": float(c.moda),
+        "smota": float(c.smota),
+        "tp": n.tp,
+        "fp": n.fp,
+        "fn": n.fn,
+        "id_switches": n.id_switches,
+        "frag": n.frag,
+        "mt": n.mt,
+        "pt": n.pt,
+        "ml": n.ml,
+        "clr_recall": float(c.recall),
+        "clr_precision": float(c.precision),
+        "clr_f1": float(c.f1),
+        "mtr": float(c.mtr),
+        "ptr": float(c.ptr),
+        "mlr": float(c.mlr),
     }
 
 

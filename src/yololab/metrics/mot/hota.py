@@ -58,8 +58,14 @@ class HotaMetrics:
 
     @classmethod
     def from_parts(
-        cls, tp: np.ndarray, fn: np.ndarray, fp: np.ndarray, assa: np.ndarray, assre: np.ndarray,
-        asspr: np.ndarray, loca: np.ndarray,
+        cls,
+        tp: np.ndarray,
+        fn: np.ndarray,
+        fp: np.ndarray,
+        assa: np.ndarray,
+        assre: np.ndarray,
+        asspr: np.ndarray,
+        loca: np.ndarray,
     ) -> HotaMetrics:
         """Derive the detection scores and HOTA from counts and association/localisation scores."""
         detre = tp / np.maximum(1, tp + fn)
@@ -67,8 +73,20 @@ class HotaMetrics:
         deta = tp / np.maximum(1, tp + fn + fp)
         hota = np.sqrt(deta * assa)
         return cls(
-            tp=tp, fn=fn, fp=fp, hota=hota, deta=deta, assa=assa, detre=detre, detpr=detpr, assre=assre,
-            asspr=asspr, loca=loca, owta=np.sqrt(detre * assa), hota0=float(hota[0]), loca0=float(loca[0]),
+            tp=tp,
+            fn=fn,
+            fp=fp,
+            hota=hota,
+            deta=deta,
+            assa=assa,
+            detre=detre,
+            detpr=detpr,
+            assre=assre,
+            asspr=asspr,
+            loca=loca,
+            owta=np.sqrt(detre * assa),
+            hota0=float(hota[0]),
+            loca0=float(loca[0]),
         )
 
 
@@ -130,8 +148,12 @@ def _match(
 
 
 def _alpha_stats(
-    data: PreparedSequence, m_gt: np.ndarray, m_pred: np.ndarray, m_iou: np.ndarray,
-    gt_count: np.ndarray, pred_count: np.ndarray,
+    data: PreparedSequence,
+    m_gt: np.ndarray,
+    m_pred: np.ndarray,
+    m_iou: np.ndarray,
+    gt_count: np.ndarray,
+    pred_count: np.ndarray,
 ) -> HotaMetrics:
     """Per-alpha counts, association and localisation scores from the matched pairs."""
     level = np.searchsorted(ALPHAS - EPS, m_iou, side="right")  # matched at alphas 0..level-1
@@ -193,12 +215,23 @@ def combine_hota(results: list[HotaMetrics]) -> HotaMetrics:
 def combine_hota_class_averaged(results: list[HotaMetrics]) -> HotaMetrics:
     """Class-averaged combination (TrackEval ``combine_classes_class_averaged``): counts summed, every score the
     plain mean over classes (HOTA(0)/LocA(0) included)."""
+
     def mean(name: str) -> np.ndarray:
         return np.mean([getattr(r, name) for r in results], axis=0)
 
     return HotaMetrics(
-        tp=sum(r.tp for r in results), fn=sum(r.fn for r in results), fp=sum(r.fp for r in results),
-        hota=mean("hota"), deta=mean("deta"), assa=mean("assa"), detre=mean("detre"), detpr=mean("detpr"),
-        assre=mean("assre"), asspr=mean("asspr"), loca=mean("loca"), owta=mean("owta"),
-        hota0=float(mean("hota0")), loca0=float(mean("loca0")),
+        tp=sum(r.tp for r in results),
+        fn=sum(r.fn for r in results),
+        fp=sum(r.fp for r in results),
+        hota=mean("hota"),
+        deta=mean("deta"),
+        assa=mean("assa"),
+        detre=mean("detre"),
+        detpr=mean("detpr"),
+        assre=mean("assre"),
+        asspr=mean("asspr"),
+        loca=mean("loca"),
+        owta=mean("owta"),
+        hota0=float(mean("hota0")),
+        loca0=float(mean("loca0")),
     )

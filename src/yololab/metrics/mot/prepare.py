@@ -90,9 +90,7 @@ def check_frames(frames: Frames, num_frames: int, origin: RowOrigin) -> None:
     bad = (box[:, 2] <= 0) | (box[:, 3] <= 0)
     if bad.any():
         r = _first(bad)
-        raise MOTDataError(
-            f"{origin.where(r)}: width {box[r, 2]:g} and height {box[r, 3]:g}; expected both > 0"
-        )
+        raise MOTDataError(f"{origin.where(r)}: width {box[r, 2]:g} and height {box[r, 3]:g}; expected both > 0")
     bad = frames.ids < 0
     if bad.any():
         r = _first(bad)
@@ -221,9 +219,7 @@ def check_mot_classes(gt: Frames, origin: RowOrigin) -> None:
     bad = ~np.isin(gt.classes, list(VALID_GT_CLASSES))
     if bad.any():
         r = _first(bad)
-        raise MOTDataError(
-            f"{origin.where(r)}: class {int(gt.classes[r])}; expected a MOTChallenge class 1..13"
-        )
+        raise MOTDataError(f"{origin.where(r)}: class {int(gt.classes[r])}; expected a MOTChallenge class 1..13")
 
 
 def check_pedestrian_predictions(pred: Frames, origin: RowOrigin) -> None:

@@ -1,0 +1,27 @@
+"""``yololab demo``: the main job on the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo``."""
+
+    @app.command()
+    def demo(
+        workdir: Path = typer.Option(Path("yololab-demo"), help="Where the synthetic data and run outputs go."),
+        experiment: str = typer.Option("yololab-demo", help="MLflow experiment name."),
+        tracking_uri: str | None = typer.Option(None, help="Default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db."),
+        epochs: int | None = typer.Option(None, help="Override the default training epochs (fewer = faster, worse)."),
+    ) -> None:
+        """Generate the synthetic world, train the default model, benchmark it with tracking, quantize it —
+        three MLflow runs — then print a summary and how to open them."""
+        from yololab.runners.demo import run_demo
+
+        overrides = {"train": {"train.epochs": epochs}} if epochs else None
+        result = run_demo(workdir, experiment=experiment, tracking_uri=tracking_uri, overrides=overrides)
+        if not result.gates_passed:
+            raise typer.Exit(3)
