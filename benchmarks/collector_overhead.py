@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -130,13 +131,16 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
+    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     result = sampling_overhead(args.iterations, args.pairs, args.interval_s)
     sample_us, sample_pct = sampler_cost_pct(args.interval_s)
     per_call_us, empty_us = measure_latency_cost_us(args.calls, repeats=5)
 
     ok_overhead = result.best_pct <= OVERHEAD_TARGET_PCT
     ok_call = per_call_us <= PER_CALL_TARGET_US
-    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, 1 torch thread, CPU")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, 1 torch thread, {os.cpu_count()} cores")
+    print(f"load average before/after: {load_before} / {load}")
     print(
         f"inference loop, best block: {result.images_per_s_without:.1f} img/s without collector, "
         f"{result.images_per_s_with:.1f} img/s with (sampling every {args.interval_s * 1000:.0f} ms); "
@@ -146,6 +150,8 @@ def main() -> int:
     low, high = result.wall_iqr_pct
     print(f"  paired wall-time ratios: median {result.wall_pct:+.2f} %, IQR {low:+.2f} .. {high:+.2f} % (noise)")
     print(f"  process CPU time overhead (median of pairs): {result.cpu_pct:+.2f} %")
+    if high - low > 2 * OVERHEAD_TARGET_PCT:
+        print("  WARNING: block-to-block noise exceeds the target; rerun on a quiet machine to resolve 1 %")
     print(f"  sampler's own cost: {sample_us:.1f} us per sample = {sample_pct:.3f} % of one core")
     print(
         f"measure_latency(): {per_call_us:.2f} us per call over an empty loop ({empty_us * 1000:.0f} ns/iter), "

@@ -96,8 +96,12 @@ def place_fonts(user_config_dir: Path) -> list[Path]:
 
 def _patch_imported_flags() -> None:
     """Ultralytics copies ``ONLINE``/``AUTOINSTALL`` into module globals at import: switch the loaded copies off."""
-    for name in ("ultralytics.utils", "ultralytics.utils.checks", "ultralytics.utils.events",
-                 "ultralytics.utils.export.tensorflow"):  # fmt: skip
+    for name in (
+        "ultralytics.utils",
+        "ultralytics.utils.checks",
+        "ultralytics.utils.events",
+        "ultralytics.utils.export.tensorflow",
+    ):
         module = sys.modules.get(name)
         for flag in ("ONLINE", "AUTOINSTALL"):
             if module is not None and hasattr(module, flag):

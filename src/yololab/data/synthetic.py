@@ -73,8 +73,20 @@ def _unit_shapes() -> dict[str, list[tuple[np.ndarray, int]]]:
     """Each shape: polygons in unit coordinates (about [-1, 1]^2) with the value to fill (1, or 0 for a hole)."""
     arm = 0.34
     cross = np.array(
-        [(-arm, -1), (arm, -1), (arm, -arm), (1, -arm), (1, arm), (arm, arm), (arm, 1), (-arm, 1), (-arm, arm),
-         (-1, arm), (-1, -arm), (-arm, -arm)]  # fmt: skip
+        [
+            (-arm, -1),
+            (arm, -1),
+            (arm, -arm),
+            (1, -arm),
+            (1, arm),
+            (arm, arm),
+            (arm, 1),
+            (-arm, 1),
+            (-arm, arm),
+            (-1, arm),
+            (-1, -arm),
+            (-arm, -arm),
+        ]
     )
     arrow = np.array([(-1, -0.3), (0.15, -0.3), (0.15, -0.75), (1, 0), (0.15, 0.75), (0.15, 0.3), (-1, 0.3)])
     triangle = _regular(3) + np.array([0.0, 0.25])
@@ -101,7 +113,7 @@ _NOISE_MARGIN = 64  # the noise field is this much larger than the image; each f
 
 
 class SyntheticWorldConfig(BaseModel):
-    """Settings of a synthetic world; the defaults give ~400 train and ~100 val images of 160x160 in about a second.
+    """Settings of a synthetic world; the defaults give 192 train and 80 val images of 160x160 in about a second.
 
     Ranges are ``(min, max)`` pairs, inclusive; sizes and speeds are in pixels (per frame for speeds).
     """
@@ -109,15 +121,16 @@ class SyntheticWorldConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = Field(0, description="Seed of every random draw; the same seed gives the same bytes.")
-    sequences: int = Field(10, ge=2, description="Number of sequences (train and val together).")
-    frames: int = Field(50, ge=1, description="Frames per sequence.")
+    sequences: int = Field(18, ge=2, description="Number of sequences (train and val together).")
+    frames: int = Field(12, ge=1, description="Frames per training sequence (and per val sequence by default).")
+    val_frames: int | None = Field(40, ge=1, description="Frames per val (tracking) sequence; None: same as frames.")
     classes: int = Field(5, ge=1, le=len(CLASS_NAMES), description=f"Number of classes, from {list(CLASS_NAMES)}.")
     size: tuple[int, int] = Field((160, 160), description="Image size (width, height) in pixels; 'WxH' accepted.")
     objects: tuple[int, int] = Field((3, 7), description="Target number of (labelled) objects in view.")
     distractors: tuple[int, int] = Field((0, 2), description="Target number of distractors in view.")
     object_size: tuple[int, int] = Field((14, 40), description="Side of an object's unrotated box, in pixels.")
     speed: tuple[float, float] = Field((0.5, 3.0), description="Object speed in pixels per frame.")
-    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Fraction of the sequences used for validation.")
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Fraction of the sequences used for validation.")
     label_min_visibility: float = Field(0.3, ge=0.0, le=1.0, description="Min visibility for a YOLO label.")
     noise_sigma: float = Field(6.0, ge=0.0, description="Per-pixel Gaussian sensor noise (grey levels).")
     image_format: Literal["jpg", "png"] = Field("jpg", description="Image file format.")
@@ -140,7 +153,7 @@ class SyntheticWorldConfig(BaseModel):
     @classmethod
     def _check_size(cls, value: tuple[int, int]) -> tuple[int, int]:
         if min(value) < 32:
-            raise ValueError(f"width and height must be at least 32 pixels, got {value[0]}x{value[1]}")
+            raise ValueError(f"expected width and height of at least 32 pixels, got {value[0]}x{value[1]}")
         return value
 
     @field_validator("objects", "distractors", "object_size", "speed")
@@ -153,14 +166,14 @@ class SyntheticWorldConfig(BaseModel):
     @model_validator(mode="after")
     def _check_object_size(self) -> SyntheticWorldConfig:
         if self.object_size[0] < 4:
-            raise ValueError(f"object_size: the minimum must be at least 4 pixels, got {self.object_size[0]}")
+            raise ValueError(f"expected object_size with a minimum of at least 4 pixels, got {self.object_size[0]}")
         if self.object_size[1] > min(self.size) // 2:
             raise ValueError(
-                f"object_size: the maximum ({self.object_size[1]} px) must be at most half the smaller image side "
-                f"({min(self.size) // 2} px)"
+                f"expected object_size with a maximum of at most half the smaller image side ({min(self.size) // 2} "
+                f"px), got {self.object_size[1]} px"
             )
         if self.objects[1] < 1:
-            raise ValueError("objects: the maximum must be at least 1")
+            raise ValueError(f"expected objects with a maximum of at least 1, got {self.objects[1]}")
         return self
 
     @property
@@ -177,6 +190,16 @@ class SyntheticWorldConfig(BaseModel):
     def sequence_names(self) -> list[str]:
         """All sequence names, ``SYNTH-01`` ..., training ones first."""
         return [f"SYNTH-{i + 1:02d}" for i in range(self.sequences)]
+
+    def is_val_sequence(self, sequence_index: int) -> bool:
+        """Whether sequence ``sequence_index`` (0-based) is on the val side (the last ones are)."""
+        return sequence_index >= self.sequences - self.num_val_sequences
+
+    def frames_in(self, sequence_index: int) -> int:
+        """Number of frames of sequence ``sequence_index`` (0-based)."""
+        if self.is_val_sequence(sequence_index) and self.val_frames is not None:
+            return self.val_frames
+        return self.frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,10 +349,11 @@ class _SequenceSimulator:
 
     def __init__(self, config: SyntheticWorldConfig, sequence_index: int) -> None:
         self.cfg = config
+        self.sequence_index = sequence_index
         self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, sequence_index]))
         self.width, self.height = config.size
         self.background = _background(self.rng, self.width, self.height)
-        self.texture_side = int(math.ceil(config.object_size[1] * 1.5)) + 6
+        self.texture_side = math.ceil(config.object_size[1] * 1.5) + 6
         self.noise: np.ndarray | None = None
         if config.noise_sigma > 0:  # drawn once per sequence, cropped per frame: 10x cheaper than fresh noise
             shape = (self.height + _NOISE_MARGIN, self.width + _NOISE_MARGIN)
@@ -412,9 +436,7 @@ class _SequenceSimulator:
                 if (m.cy < half and m.vy < 0) or (m.cy > self.height - half and m.vy > 0):
                     m.vy = -m.vy
             reach = m.size * 0.75
-            outside = (
-                m.cx + reach < 0 or m.cx - reach > self.width or m.cy + reach < 0 or m.cy - reach > self.height
-            )
+            outside = m.cx + reach < 0 or m.cx - reach > self.width or m.cy + reach < 0 or m.cy - reach > self.height
             if not outside:
                 keep.append(m)
         self.movers = keep
@@ -479,7 +501,7 @@ class _SequenceSimulator:
         return SyntheticFrame(index=index, image=image, objects=objects)
 
     def frames(self) -> Iterator[SyntheticFrame]:
-        for index in range(1, self.cfg.frames + 1):
+        for index in range(1, self.cfg.frames_in(self.sequence_index) + 1):
             if index > 1:
                 self._step()
             yield self.render(index)
@@ -520,7 +542,9 @@ def yolo_label_lines(frame: SyntheticFrame, config: SyntheticWorldConfig) -> lis
         x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + bw, w), min(y + bh, h)
         if x1 <= x0 or y1 <= y0:
             continue
-        lines.append(f"{obj.class_id} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}")
+        lines.append(
+            f"{obj.class_id} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}"
+        )
     return lines
 
 
@@ -600,7 +624,7 @@ def generate_world(
         (root / "images" / split).mkdir(parents=True)
         (root / "labels" / split).mkdir(parents=True)
     for index, name in enumerate(names):
-        split = "val" if name in val_names else "train"
+        split = "val" if config.is_val_sequence(index) else "train"
         gt_rows: list[str] = []
         distractor_rows: list[str] = []
         track_ids: set[int] = set()
@@ -625,7 +649,7 @@ def generate_world(
             (mot_dir / name / "gt" / "gt.txt").write_text("".join(gt_rows))
             (mot_dir / name / "gt" / "distractors.txt").write_text("".join(distractor_rows))
             (mot_dir / name / "seqinfo.ini").write_text(
-                f"[Sequence]\nname={name}\nimDir=img1\nframeRate={config.frame_rate}\nseqLength={config.frames}\n"
+                f"[Sequence]\nname={name}\nimDir=img1\nframeRate={config.frame_rate}\nseqLength={config.frames_in(index)}\n"
                 f"imWidth={config.size[0]}\nimHeight={config.size[1]}\nimExt=.{ext}\n"
             )
             counts["gt_rows"] += len(gt_rows)

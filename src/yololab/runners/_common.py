@@ -29,7 +29,7 @@ class PreparedData:
 
 def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedData:
     """Generate the synthetic world (reused when already generated with the same settings) or use the given data."""
-    from yololab.data.synthetic import load_or_generate_world
+    from yololab.data.synthetic import ensure_world
 
     data = config.data
     if data.yaml is not None:
@@ -43,7 +43,7 @@ def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedDa
         )
     if not quiet:
         console.print(f"[bold]data[/] synthetic world in {data.root}")
-    world = load_or_generate_world(Path(data.root), data.synthetic)
+    world = ensure_world(Path(data.root), data.synthetic)
     return PreparedData(world.data_yaml, world.mot_dir, list(world.class_names))
 
 

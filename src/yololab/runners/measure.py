@@ -108,6 +108,13 @@ def pin_threads(model: Any, threads: int) -> None:
     backend.session = ort.InferenceSession(session._model_path, options, providers=session.get_providers())
 
 
+def default_threads() -> int:
+    """Physical CPU cores (psutil), at least 1: the thread count used when the config leaves it open."""
+    import psutil
+
+    return max(1, psutil.cpu_count(logical=False) or psutil.cpu_count() or 1)
+
+
 def benchmark_models(
     models: Mapping[str, str | Path],
     images: Sequence[np.ndarray],
@@ -117,7 +124,7 @@ def benchmark_models(
     warmup: int = 10,
     iterations: int = 100,
     batch_size: int = 1,
-    threads: int = 2,
+    threads: int | None = None,
     block: int = 10,
     half: bool = False,
 ) -> dict[str, BenchmarkResult]:
@@ -131,10 +138,11 @@ def benchmark_models(
         warmup: untimed iterations per model before timing (lazy init, allocator growth, autotune).
         iterations: timed batch-1 iterations per model; also the number of timed batches at ``batch_size``.
         batch_size: the batch for ``throughput``; 1 skips the batched pass.
-        threads: CPU threads for torch / onnxruntime, fixed and recorded.
+        threads: CPU threads for torch / onnxruntime, fixed and recorded; None: the number of physical cores.
         block: timed iterations per model before switching to the next one.
         half: FP16 inference (GPU).
     """
+    threads = threads or default_threads()
     loaded = {label: load_model(w) for label, w in models.items()}
     kwargs = {"imgsz": imgsz, "device": device, "verbose": False, "half": half}
     for model in loaded.values():

@@ -97,8 +97,8 @@ class QuantizationRunner:
 
         cfg, qcfg, icfg = self.config, self.config.quant, self.config.infer
         assert qcfg is not None and icfg is not None
-        calibration = evenly_spaced(list_images(data.data_yaml, split="train"), qcfg.calibration_size)
-        self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, train)")
+        calibration = evenly_spaced(list_images(data.data_yaml, split=qcfg.calibration_split), qcfg.calibration_size)
+        self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, {qcfg.calibration_split} split)")
         out_dir = Path(cfg.output_dir).resolve() / "quant"
         pair = quantize(
             weights, qcfg.method, out_dir, imgsz=cfg.imgsz, calibration_images=calibration,

@@ -176,7 +176,8 @@ class TrainingRunner:
             "val": True,
             "amp": False,
         }
-        args.update(t.ultralytics_args())
+        args.update(t.model_dump(exclude={"extra_args"}))
+        args.update(t.extra_args)
         return args
 
     def _log_artifacts(self, recorder: ExperimentRecorder, save_dir: Path, logger: _EpochLogger) -> None:

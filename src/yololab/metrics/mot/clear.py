@@ -59,7 +59,8 @@ class ClearMetrics:
 
     ``mota = (TP - FP - IDSW) / max(1, TP + FN)``, ``moda = (TP - FP) / max(1, TP + FN)``,
     ``motp = iou_sum / max(1, TP)``, ``smota = (iou_sum - FP - IDSW) / max(1, TP + FN)``,
-    ``recall = TP / max(1, TP + FN)``, ``precision = TP / max(1, TP + FP)``, ``mtr/ptr/mlr = MT/PT/ML / max(1, tracks)``,
+    ``recall = TP / max(1, TP + FN)``, ``precision = TP / max(1, TP + FP)``,
+    ``mtr/ptr/mlr = MT/PT/ML / max(1, tracks)``,
     ``f1 = TP / max(1, TP + FN/2 + FP/2)``, ``motal`` uses ``log10(IDSW)``.
     """
 
@@ -172,13 +173,13 @@ def compute_clear(data: PreparedSequence, *, threshold: float = 0.5) -> ClearMet
     gid, pid, frame = data.gt_ids[m_gt], data.pred_ids[m_pred], data.gt_frame[m_gt]
     order = np.lexsort((frame, gid))
     gid, pid, frame = gid[order], pid[order], frame[order]
-    same_track = np.concatenate([[False], gid[1:] == gid[:-1]])
-    idsw = int(np.count_nonzero(same_track[1:] & (pid[1:] != pid[:-1]))) if gid.size else 0
+    same_track = np.concatenate([[False], gid[1:] == gid[:-1]])[: gid.size]
+    idsw = int(np.count_nonzero(same_track[1:] & (pid[1:] != pid[:-1])))
     g_off = np.searchsorted(data.gt_frame, np.arange(data.num_frames + 1))
     p_off = np.searchsorted(data.pred_frame, np.arange(data.num_frames + 1))
     active_rank = np.cumsum((np.diff(g_off) > 0) & (np.diff(p_off) > 0))
     rank = active_rank[frame]
-    continued = same_track & np.concatenate([[False], rank[1:] == rank[:-1] + 1])
+    continued = same_track & np.concatenate([[False], rank[1:] == rank[:-1] + 1])[: gid.size]
     starts = int(np.count_nonzero(~continued))
     tracked_ids = int(np.unique(gid).size)
     gt_count = np.bincount(data.gt_ids, minlength=data.num_gt_ids)

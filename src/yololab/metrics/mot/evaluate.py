@@ -248,17 +248,11 @@ def evaluate_prepared(
     )
 
 
-def _class_rows(frames: Frames, cls: int, single: bool) -> np.ndarray:
-    if frames.classes is None or single:
-        return np.ones(len(frames), bool)
-    return frames.classes == cls
-
-
 def prepare_sequence(
     seq: MOTSequence,
     *,
     benchmark: Benchmark = "none",
-    classes: Iterable[int] = (PEDESTRIAN,),
+    classes: Iterable[int] | None = None,
     origins: tuple[RowOrigin, RowOrigin] | None = None,
 ) -> dict[int, PreparedSequence]:
     """Check a sequence, apply the benchmark's preprocessing and split it by class.
@@ -267,7 +261,8 @@ def prepare_sequence(
         seq: ground truth and predictions.
         benchmark: ``"MOT16"``/``"MOT17"``/``"MOT20"`` for MOTChallenge preprocessing (pedestrians only, distractor
             matches removed, zero-marked ground truth dropped), ``"none"`` for plain per-class evaluation.
-        classes: class ids to prepare (ignored for MOTChallenge benchmarks: pedestrian only).
+        classes: class ids to prepare, each from the rows of that class on both sides; None: all rows as one class
+            (keyed 1). Ignored for MOTChallenge benchmarks (pedestrian only).
         origins: where the ground-truth and prediction rows came from, for error messages.
 
     Raises:
@@ -285,27 +280,30 @@ def prepare_sequence(
         gt_keep = gt_ok & (pairs.gt.classes == PEDESTRIAN) if len(pairs.gt) else gt_ok
         pred_keep = ~distractor_matches(pairs, DISTRACTOR_CLASSES[benchmark])
         return {PEDESTRIAN: prepare_class(pairs, gt_keep, pred_keep)}
-    class_list = list(classes)
-    single = len(class_list) == 1
-    if not single and len(pairs.pred) and pairs.pred.classes is None:
-        raise MOTDataError(
-            f"{pred_origin.source}: predictions have no class column but the ground truth has classes "
-            f"{class_list}; expected a class per predicted box"
-        )
-    return {
-        c: prepare_class(pairs, gt_ok & _class_rows(pairs.gt, c, single), _class_rows(pairs.pred, c, single))
-        for c in class_list
-    }
+    if classes is None:
+        return {PEDESTRIAN: prepare_class(pairs, gt_ok, np.ones(len(pairs.pred), bool))}
+    for frames, origin, side in ((pairs.gt, gt_origin, "ground truth"), (pairs.pred, pred_origin, "predictions")):
+        if len(frames) and frames.classes is None:
+            raise MOTDataError(f"{origin.source}: {side} have no class column; expected a class per box")
+    return {c: prepare_class(pairs, gt_ok & (pairs.gt.classes == c), pairs.pred.classes == c) for c in classes}
 
 
-def _default_classes(sequences: list[MOTSequence]) -> list[int]:
+def _has_classes(frames: Frames) -> bool:
+    """Whether rows name a class (MOTChallenge result files write -1, "unused", in that column)."""
+    return frames.classes is not None and bool((frames.classes >= 0).any())
+
+
+def _default_classes(sequences: list[MOTSequence]) -> list[int] | None:
+    """Every class named by ground truth or predictions; None (all rows, one class) when predictions name none."""
+    if not any(_has_classes(s.pred) for s in sequences):
+        return None
     found: set[int] = set()
     for s in sequences:
         for frames in (s.gt, s.pred):
             if frames.classes is not None:
                 found.update(np.unique(frames.classes).tolist())
     found.discard(-1)
-    return sorted(found) or [PEDESTRIAN]
+    return sorted(found)
 
 
 def evaluate_mot(
@@ -324,7 +322,9 @@ def evaluate_mot(
         sequences: the sequences (names must be unique).
         benchmark: MOTChallenge preprocessing to apply (``"MOT16"``, ``"MOT17"``, ``"MOT20"``) or ``"none"``.
         classes: class ids to evaluate for ``"none"``; default: every class found in ground truth or predictions
-            (``-1``, MOTChallenge's "unused", excluded), or class 1 when there is no class column.
+            (``-1``, MOTChallenge's "unused", excluded). When the predictions name no class (no column, or -1
+            everywhere, as in MOTChallenge result files) all rows form one class (reported as class 1): every
+            ground-truth box that is not zero-marked against every prediction, as TrackEval without preprocessing.
         iou_threshold: IoU a CLEAR / Identity match needs (HOTA sweeps its own alphas).
         metrics: families to compute.
         origins: per sequence name, where its rows came from (for error messages).
@@ -342,14 +342,15 @@ def evaluate_mot(
         raise MOTDataError(f"sequence names must be unique, got {names}")
     if not seqs:
         raise MOTDataError("no sequences to evaluate")
-    class_list = [PEDESTRIAN] if benchmark != "none" else list(classes or _default_classes(seqs))
+    chosen = None if benchmark != "none" else (list(classes) if classes is not None else _default_classes(seqs))
+    class_list = chosen or [PEDESTRIAN]
     wanted = tuple(metrics)
     per_class: dict[int, dict[str, MOTScores]] = {c: {} for c in class_list}
     for seq in seqs:
         if progress is not None:
             progress(seq.name)
         origin = None if origins is None else origins.get(seq.name)
-        prepared = prepare_sequence(seq, benchmark=benchmark, classes=class_list, origins=origin)
+        prepared = prepare_sequence(seq, benchmark=benchmark, classes=chosen, origins=origin)
         for c, data in prepared.items():
             per_class[c][seq.name] = evaluate_prepared(data, iou_threshold=iou_threshold, metrics=wanted)
     return _combine(tuple(class_list), per_class, names)

@@ -1,0 +1,308 @@
+"""The MLflow recorder against a real ``mlflow server``: round-trips, hostile keys, outages, journal and sync."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from test_schema import HOSTILE_NAMES, detection, inverse, mot, system
+from yololab.adapters.mlflow_recorder import ExperimentRecorder, sync_journals
+from yololab.cli import app
+from yololab.journal import read_journal, state_path_of
+from yololab.metrics import InferenceMetricsResult, TrainingMetricsSnapshot
+from yololab.metrics._base import from_mlflow_value
+
+pytestmark = pytest.mark.integration
+
+STEP_LIMIT_S = 5.0
+"""The issue's bound: logging one step with the server unreachable returns within this many seconds."""
+
+
+def client_for(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def history(client: Any, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    """Every logged value of every metric of a run: key -> sorted (step, value) pairs, duplicates kept."""
+    run = client.get_run(run_id)
+    return {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in run.data.metrics}
+
+
+def same(a: float, b: float) -> bool:
+    """Equal, NaN equal to NaN, MLflow's stored ±float max equal to ±inf."""
+    a, b = from_mlflow_value(a), from_mlflow_value(b)
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def assert_logged_exactly_once(client: Any, run_id: str, logged: Mapping[int, Mapping[str, float]]) -> None:
+    """Compare key by key: each (step, value) logged is in MLflow exactly once, and nothing else is."""
+    expected: dict[str, list[tuple[int, float]]] = {}
+    for step, metrics in logged.items():
+        for key, value in metrics.items():
+            expected.setdefault(key, []).append((step, value))
+    actual = history(client, run_id)
+    assert sorted(actual) == sorted(expected)
+    for key, pairs in expected.items():
+        got = actual[key]
+        assert [s for s, _ in got] == sorted(s for s, _ in pairs), key
+        assert all(same(v, w) for (_, v), (_, w) in zip(got, sorted(pairs), strict=True)), key
+
+
+def recorder(uri: str, journal: Path, **kwargs: Any) -> ExperimentRecorder:
+    kwargs.setdefault("experiment_name", "yololab-tests")
+    kwargs.setdefault("experiment_type", "train")
+    return ExperimentRecorder(tracking_uri=uri, journal_dir=journal, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- live round trips
+
+
+def test_training_snapshots_round_trip(mlflow_server: Any, tmp_path: Path) -> None:
+    det = detection()
+    keys = det.class_keys()
+    snapshots = [
+        TrainingMetricsSnapshot(epoch=e, detection=detection(mAP50=0.1 * e, box_loss=2.0 / (e + 1)), system=system())
+        for e in range(3)
+    ]
+    with recorder(mlflow_server.uri, tmp_path / "journal", run_name="round-trip") as rec:
+        rec.log_dict(keys, "class_keys.json")
+        for snap in snapshots:
+            rec.log_metrics(snap.to_mlflow_dict(keys), step=snap.epoch)
+    assert rec.journal_path is None
+    client = client_for(mlflow_server.uri)
+    run = client.get_run(rec.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "round-trip"
+    stored_keys = json.loads(Path(client.download_artifacts(rec.run_id, "class_keys.json", str(tmp_path))).read_text())
+    assert stored_keys == keys
+    per_step: dict[int, dict[str, float]] = {}
+    for key, pairs in history(client, rec.run_id).items():
+        for step, value in pairs:
+            per_step.setdefault(step, {})[key] = value
+    for snap in snapshots:
+        rebuilt = TrainingMetricsSnapshot.from_mlflow_dict(
+            per_step[snap.epoch], epoch=snap.epoch, class_names=inverse(stored_keys)
+        )
+        assert rebuilt == snap
+
+
+def test_inference_result_with_hostile_names_nan_inf(mlflow_server: Any, tmp_path: Path) -> None:
+    det = detection(precision=math.nan, recall=math.inf, f1=-math.inf)
+    keys = det.class_keys()
+    result = InferenceMetricsResult(detection=det, mot=mot(), system=system())
+    flat = result.to_mlflow_dict(keys)
+    with recorder(mlflow_server.uri, tmp_path / "journal", experiment_type="infer") as rec:
+        rec.log_metrics(flat)
+    client = client_for(mlflow_server.uri)
+    stored = client.get_run(rec.run_id).data.metrics
+    assert sorted(stored) == sorted(flat)
+    assert math.isnan(stored["det.precision"])
+    assert stored["det.recall"] == pytest.approx(1.7976931348623157e308)
+    rebuilt = InferenceMetricsResult.from_mlflow_dict(stored, inverse(keys))
+    assert math.isnan(rebuilt.detection.precision or 0.0)
+    assert (rebuilt.detection.recall, rebuilt.detection.f1) == (math.inf, -math.inf)
+    rebuilt.detection.precision = result.detection.precision = 0.0
+    assert rebuilt == result
+    assert {n for n in HOSTILE_NAMES} <= set(rebuilt.detection.per_class_ap)
+
+
+def test_tags_params_artifacts_and_status(mlflow_server: Any, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "best.txt").write_text("w")
+    with recorder(mlflow_server.uri, tmp_path / "journal", tags={"team": "vision", "bad(tag)": "x"}) as rec:
+        rec.log_params({"lr": 0.01, "epochs": 3, "device": None, "long": "v" * 7000, "person (0.5)": 1})
+        rec.set_tags({"stage": "done"})
+        rec.log_artifact(folder, "models")
+        rec.log_text("hello", "notes/readme.txt")
+        fig = plt.figure()
+        rec.log_figure(fig, "plots/empty.png")
+        plt.close(fig)
+    client = client_for(mlflow_server.uri)
+    run = client.get_run(rec.run_id)
+    tags = run.data.tags
+    assert tags["yololab.experiment_type"] == "train"
+    assert {"yololab.version", "yololab.host", "yololab.python", "yololab.torch", "yololab.mlflow"} <= set(tags)
+    assert (tags["team"], tags["bad_tag_"], tags["stage"]) == ("vision", "x", "done")
+    params = run.data.params
+    assert (params["lr"], params["epochs"], params["device"], params["person _0.5_"]) == ("0.01", "3", "None", "1")
+    assert len(params["long"]) == 6000
+    files = {a.path for d in ("models/weights", "notes", "plots") for a in client.list_artifacts(rec.run_id, d)}
+    assert files == {"models/weights/best.txt", "notes/readme.txt", "plots/empty.png"}
+
+
+@pytest.mark.parametrize(("error", "status"), [(ValueError, "FAILED"), (KeyboardInterrupt, "KILLED")])
+def test_exception_ends_run(mlflow_server: Any, tmp_path: Path, error: type[BaseException], status: str) -> None:
+    with pytest.raises(error), recorder(mlflow_server.uri, tmp_path / "journal") as rec:
+        rec.log_metrics({"loss": 1.0}, step=0)
+        raise error()
+    assert client_for(mlflow_server.uri).get_run(rec.run_id).info.status == status
+
+
+# ---------------------------------------------------------------------------------------- unreachable servers
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers; yields its URI."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@contextlib.contextmanager
+def refused_server() -> Iterator[str]:
+    """A URI on which nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("unreachable", [refused_server, silent_server], ids=["nothing-listening", "never-answers"])
+def test_unreachable_server_bounded_then_synced(
+    unreachable: Any, mlflow_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logged = {step: {"det.mAP50": 0.1 * step, "det.ap.가방": math.nan, "sys.fps": math.inf} for step in range(3)}
+    timings = []
+    started = time.monotonic()
+    with unreachable() as uri:
+        # cooldown 0: every call really tries the server, so each step measures one failing call
+        rec = recorder(uri, tmp_path / "journal", run_name="offline", experiment_name="yololab-offline")
+        rec._breaker.cooldown_s = 0.0
+        with rec:
+            for step, metrics in logged.items():
+                t0 = time.monotonic()
+                rec.log_metrics(metrics, step=step)
+                timings.append(time.monotonic() - t0)
+            rec.log_text("kept", "notes/offline.txt")
+    total = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[{unreachable.__name__}] log_metrics per step: {[round(t, 2) for t in timings]} s; run {total:.1f} s")
+    assert max(timings) < STEP_LIMIT_S
+    assert rec.run_id.startswith("local-")
+    assert rec.journal_path is not None
+    ops = [r["op"] for r in read_journal(rec.journal_path)]
+    assert ops == ["start_run", "log_metrics", "log_metrics", "log_metrics", "log_artifact", "end_run"]
+
+    report = sync_journals([rec.journal_path], tracking_uri=mlflow_server.uri)
+    assert (report.sent, report.skipped, report.failed) == (6, 0, 0)
+    run_id = report.journals[0].runs[rec.run_key]
+    client = client_for(mlflow_server.uri)
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "offline")
+    assert run.info.start_time == read_journal(rec.journal_path)[0]["start_time_ms"]
+    assert run.data.tags["yololab.experiment_type"] == "train"
+    assert_logged_exactly_once(client, run_id, logged)
+    assert [a.path for a in client.list_artifacts(run_id, "notes")] == ["notes/offline.txt"]
+    again = sync_journals([rec.journal_path], tracking_uri=mlflow_server.uri)
+    assert (again.sent, again.skipped, again.failed) == (0, 6, 0)
+    assert_logged_exactly_once(client, run_id, logged)
+
+
+def test_default_breaker_skips_server_after_failure(tmp_path: Path) -> None:
+    with refused_server() as uri, recorder(uri, tmp_path / "journal") as rec:
+        t0 = time.monotonic()
+        for step in range(50):
+            rec.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
+        elapsed = time.monotonic() - t0
+    assert elapsed < 1.0  # the breaker is open: straight to the journal
+    assert len(read_journal(rec.journal_path)) == 52
+
+
+# ----------------------------------------------------------------------------------------------- kill the server
+
+
+def test_server_killed_mid_run_then_sync(mlflow_server_factory: Any, tmp_path: Path) -> None:
+    server = mlflow_server_factory()
+    keys = detection().class_keys()
+    logged: dict[int, dict[str, float]] = {}
+    step_times = []
+    with recorder(server.uri, tmp_path / "journal", run_name="killed", experiment_name="yololab-kill") as rec:
+        run_id = rec.run_id
+        rec.log_params({"epochs": 8})
+        for epoch in range(8):
+            if epoch == 4:
+                server.stop(kill=True)  # SIGKILL: the tracking server dies mid-run
+            snap = TrainingMetricsSnapshot(epoch=epoch, detection=detection(mAP50=epoch / 10), system=system())
+            logged[epoch] = snap.to_mlflow_dict(keys)
+            t0 = time.monotonic()
+            rec.log_metrics(logged[epoch], step=epoch)
+            step_times.append(time.monotonic() - t0)
+        rec.log_dict(keys, "class_keys.json")
+    assert max(step_times) < STEP_LIMIT_S
+    assert rec.run_id == run_id  # the run existed before the kill
+    journal = rec.journal_path
+    assert journal is not None and [r["op"] for r in read_journal(journal)].count("log_metrics") == 4
+
+    server.start()
+    runner = CliRunner()
+    first = runner.invoke(app, ["sync", str(journal)])
+    assert first.exit_code == 0, first.output
+    assert "yololab sync" in first.output
+    client = client_for(server.uri)
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert_logged_exactly_once(client, run_id, logged)
+    assert [a.path for a in client.list_artifacts(run_id)] == ["class_keys.json"]
+
+    second = sync_journals([journal])
+    assert (second.sent, second.failed) == (0, 0)
+    assert second.skipped == len(read_journal(journal))
+    # second line of defence: with the state file gone, MLflow ignores exact duplicate metrics
+    state_path_of(journal).unlink()
+    third = sync_journals([journal])
+    assert third.failed == 0
+    assert_logged_exactly_once(client, run_id, logged)
+
+
+# -------------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_help_explains_itself() -> None:
+    runner = CliRunner()
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0 and "sync" in top.output and "MLflow" in top.output
+    sub = runner.invoke(app, ["sync", "--help"])
+    assert sub.exit_code == 0
+    for phrase in ("journal", "--tracking-uri", "never logged twice", "JOURNAL"):
+        assert phrase in sub.output
+
+
+def test_cli_sync_without_journals(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["sync", "--journal-dir", str(tmp_path / "none")])
+    assert result.exit_code == 0
+    assert "nothing to sync" in result.output

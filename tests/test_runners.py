@@ -1,0 +1,206 @@
+"""The three experiments end to end on tiny synthetic data, against a real ``mlflow server``.
+
+Training is real (Ultralytics, 2 epochs from a model YAML at 64 px) and does not learn anything in that time:
+these tests check that every key SPEC §1 lists is logged with the right steps, not the values' quality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SPEC_DET = ("mAP50", "mAP50_95", "precision", "recall", "f1")
+SPEC_LOSSES = ("box_loss", "cls_loss", "dfl_loss")
+SPEC_MOT = ("mota", "motp", "idf1", "id_switches", "id_precision", "id_recall", "frag", "mt", "ml", "pt", "hota",
+            "deta", "assa", "loca", "gt_tracks", "pred_tracks", "fp", "fn")  # fmt: skip
+SPEC_SYS_LATENCY = ("inference_time_ms", "inference_time_p50_ms", "inference_time_p95_ms", "inference_time_p99_ms",
+                    "fps", "throughput")  # fmt: skip
+SPEC_SYS_CPU = ("cpu_utilization_pct", "cpu_memory_used_mb")
+SPEC_SYS_MODEL = ("model_size_mb", "model_params_m", "model_flops_g")
+SPEC_SYS_GPU = ("gpu_memory_used_mb", "gpu_utilization_pct", "gpu_power_watts", "gpu_temperature_c")
+SPEC_COMPARISON = ("accuracy_drop_mAP50", "accuracy_drop_mAP50_95", "speedup_ratio", "compression_ratio")
+
+TINY_WORLD = {
+    "data.synthetic.sequences": 4,
+    "data.synthetic.frames": 8,
+    "data.synthetic.val_frames": 12,
+    "data.synthetic.val_fraction": 0.25,
+    "data.synthetic.classes": 3,
+    "data.synthetic.size": "96x96",
+    "data.synthetic.object_size": [12, 28],
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, mlflow_server: Any) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("runners")
+    return {
+        "root": root,
+        "common": {
+            **TINY_WORLD,
+            "experiment": "runner-tests",
+            "tracking.uri": mlflow_server.uri,
+            "tracking.journal_dir": str(root / "journal"),
+            "output_dir": str(root / "runs"),
+            "data.root": str(root / "world"),
+            "imgsz": 64,
+        },
+        "client": _client(mlflow_server.uri),
+    }
+
+
+def _client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _config(kind: str, workspace: dict[str, Any], **overrides: Any) -> Any:
+    from yololab.config import default_config_path, load_config
+
+    return load_config(default_config_path(kind), {**workspace["common"], **overrides})
+
+
+@pytest.fixture(scope="module")
+def trained(workspace: dict[str, Any]) -> Any:
+    from yololab.runners.train import TrainingRunner
+
+    cfg = _config("train", workspace, **{"train.epochs": 2, "train.batch": 8, "run_name": "train-test"})
+    return TrainingRunner(cfg, quiet=True).run()
+
+
+def _class_keys(workspace: dict[str, Any], run_id: str) -> dict[str, str]:
+    import json
+
+    path = workspace["client"].download_artifacts(run_id, "class_keys.json", str(workspace["root"]))
+    return json.loads(Path(path).read_text())
+
+
+def test_training_logs_every_epoch_and_final_key(trained: Any, workspace: dict[str, Any]) -> None:
+    client = workspace["client"]
+    run = client.get_run(trained.run_id)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    per_epoch = [f"det.{k}" for k in (*SPEC_DET, *SPEC_LOSSES)] + [f"sys.{k}" for k in (*SPEC_SYS_CPU, "epoch_time_s")]
+    for key in per_epoch:
+        steps = sorted({m.step for m in client.get_metric_history(trained.run_id, key)})
+        assert steps == [1, 2], f"{key}: steps {steps}"
+    class_keys = _class_keys(workspace, trained.run_id)
+    assert len(class_keys) == 3, "every class of the dataset gets a key"
+    final = [f"sys.{k}" for k in SPEC_SYS_MODEL] + [f"det.ap.{k}" for k in trained.final.detection.per_class_ap]
+    missing = [k for k in final if k not in metrics]
+    assert not missing, f"final keys missing: {missing}"
+    assert not [k for k in metrics if k.startswith("sys.gpu_")], "no GPU here: GPU keys must be absent"
+    assert "yololab.unavailable.gpu" in run.data.tags
+    assert run.data.tags["yololab.experiment_type"] == "train"
+    artifacts = {a.path for a in client.list_artifacts(trained.run_id)}
+    assert {"weights", "tables", "plots", "class_keys.json"} <= artifacts
+    assert trained.best_weights is not None and trained.best_weights.exists()
+
+
+def _infer(workspace: dict[str, Any], model: Path, run_name: str) -> Any:
+    from yololab.runners.infer import InferenceBenchmarkRunner
+
+    cfg = _config(
+        "infer", workspace,
+        **{"model": str(model), "run_name": run_name, "infer.warmup": 2, "infer.iterations": 10,
+           "infer.batch_size": 2, "infer.tracking.enabled": True},
+    )  # fmt: skip
+    return InferenceBenchmarkRunner(cfg, quiet=True).run()
+
+
+def _assert_inference_keys(workspace: dict[str, Any], run_id: str) -> None:
+    run = workspace["client"].get_run(run_id)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    expected = (
+        [f"det.{k}" for k in SPEC_DET]
+        + [f"mot.{k}" for k in SPEC_MOT]
+        + [f"sys.{k}" for k in (*SPEC_SYS_LATENCY, *SPEC_SYS_CPU, *SPEC_SYS_MODEL)]
+    )
+    missing = [k for k in expected if k not in metrics]
+    assert not missing, f"missing keys: {missing}"
+    assert not [k for k in metrics if k.startswith("sys.gpu_")]
+    assert "yololab.unavailable.gpu" in run.data.tags
+    assert run.data.tags["yololab.experiment_type"] == "infer"
+    assert (
+        metrics["sys.inference_time_p50_ms"]
+        <= metrics["sys.inference_time_p95_ms"]
+        <= metrics["sys.inference_time_p99_ms"]
+    )
+    artifacts = {a.path for a in workspace["client"].list_artifacts(run_id, "tables")}
+    assert {"tables/mot_per_sequence.csv", "tables/mot_metrics.json"} <= artifacts
+
+
+def test_inference_with_tracking_pt(trained: Any, workspace: dict[str, Any]) -> None:
+    result = _infer(workspace, trained.best_weights, "infer-pt")
+    _assert_inference_keys(workspace, result.run_id)
+    workspace["infer_pt"] = result.run_id
+
+
+def test_inference_with_tracking_onnx(trained: Any, workspace: dict[str, Any], tmp_path: Path) -> None:
+    from yololab.adapters.quantization import export_onnx_fp32
+
+    onnx_path = export_onnx_fp32(trained.best_weights, tmp_path, imgsz=64, batch=2)
+    result = _infer(workspace, onnx_path, "infer-onnx")
+    _assert_inference_keys(workspace, result.run_id)
+    run = workspace["client"].get_run(result.run_id)
+    assert run.data.tags["yololab.execution_provider"] == "CPUExecutionProvider"
+
+
+def test_detection_metrics_equal_ultralytics_validator(trained: Any, workspace: dict[str, Any]) -> None:
+    """det.* are the numbers Ultralytics' own validator gives for the same model and data (rect=False)."""
+    from ultralytics import YOLO
+
+    from yololab.runners.measure import validate_model
+
+    data_yaml = Path(workspace["common"]["data.root"]) / "data.yaml"
+    ours = validate_model(trained.best_weights, data_yaml, imgsz=64)
+    ref = YOLO(str(trained.best_weights)).val(data=str(data_yaml), imgsz=64, rect=False, plots=False, batch=1)
+    assert ours.mAP50 == pytest.approx(float(ref.box.map50), abs=1e-12)
+    assert ours.mAP50_95 == pytest.approx(float(ref.box.map), abs=1e-12)
+    assert ours.precision == pytest.approx(float(ref.box.mp), abs=1e-12)
+    assert ours.recall == pytest.approx(float(ref.box.mr), abs=1e-12)
+
+
+def test_quantization_logs_every_key(trained: Any, workspace: dict[str, Any]) -> None:
+    from yololab.runners.quant import QuantizationRunner
+
+    cfg = _config(
+        "quant", workspace,
+        **{"model": str(trained.best_weights), "run_name": "quant-test", "quant.calibration_size": 8,
+           "infer.warmup": 2, "infer.iterations": 10, "quant.gates.max_accuracy_drop": 1.0},
+    )  # fmt: skip
+    result = QuantizationRunner(cfg, quiet=True).run()
+    run = workspace["client"].get_run(result.run_id)
+    metrics = run.data.metrics
+    expected = [f"comparison.{k}" for k in SPEC_COMPARISON]
+    for side in ("original", "quantized"):
+        expected += [f"det.{side}.{k}" for k in SPEC_DET]
+        expected += [f"sys.{side}.{k}" for k in (*SPEC_SYS_LATENCY, *SPEC_SYS_MODEL, *SPEC_SYS_CPU)]
+    missing = [k for k in expected if k not in metrics]
+    assert not missing, f"missing keys: {missing}"
+    assert run.data.tags["yololab.gates"] == "passed"
+    assert 2.0 < metrics["comparison.compression_ratio"] < 5.0
+    assert {a.path for a in workspace["client"].list_artifacts(result.run_id)} >= {"model", "plots"}
+    workspace["quant"] = result.run_id
+
+
+def test_report_has_every_section(trained: Any, workspace: dict[str, Any], tmp_path: Path) -> None:
+    from yololab.adapters.mlflow_reader import find_run_ids, load_runs
+    from yololab.report.compare import SECTIONS, render_html
+
+    ids = find_run_ids(experiment="runner-tests", tracking_uri=workspace["common"]["tracking.uri"])
+    runs = load_runs(ids, tracking_uri=workspace["common"]["tracking.uri"])
+    assert {r.experiment_type for r in runs} >= {"train", "infer", "quant"}
+    page = render_html(runs)
+    for section in SECTIONS:
+        start = page.index(f'<section id="{section}">')
+        body = page[start : page.index("</section>", start)]
+        assert "<img" in body or section == "summary", f"section {section} has no figure"
+        assert 'class="none"' not in body, f"section {section} says it has no data"
+    assert 'src="http' not in page and "<link" not in page, "the report must be self-contained"
