@@ -89,10 +89,9 @@ class MlflowServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"mlflow server exited with {self.process.returncode}; see {self.log_path}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
             time.sleep(0.5)
         self.stop(kill=True)
         raise RuntimeError(f"mlflow server not healthy after {timeout_s:.0f} s; see {self.log_path}")

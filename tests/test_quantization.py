@@ -144,7 +144,7 @@ def test_preprocess_image_is_rgb_nchw_unit_float(tmp_path: Path) -> None:
     x = q.preprocess_image(tmp_path / "b.png", IMGSZ)
     assert x.shape == (1, 3, IMGSZ, IMGSZ) and x.dtype == np.float32
     assert x[0, 2].min() == 1.0 and x[0, :2].max() == 0.0  # channel 2 of RGB is blue
-    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.jpg"):
         q.preprocess_image(tmp_path / "missing.jpg", IMGSZ)
 
 
@@ -183,7 +183,7 @@ def test_head_nodes_to_exclude_hand_graph() -> None:
 def test_unknown_method_and_wrong_inputs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown quantization method 'int4'"):
         q.check_available("int4", "cpu")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="pass the .pt"):
+    with pytest.raises(ValueError, match=r"pass the \.pt"):
         q.quantize(tmp_path / "m.onnx", "ultralytics-int8", tmp_path, imgsz=IMGSZ, calibration_images=[])
     with pytest.raises(ValueError, match="calibration images from the train split"):
         q.quantize(tmp_path / "m.onnx", "onnx-int8-static", tmp_path / "out", imgsz=IMGSZ, calibration_images=[])
@@ -246,7 +246,7 @@ def test_static_int8_excludes_only_head_nodes(fp32_onnx: Path, train_images: lis
     assert pair.original == fp32_onnx and pair.details["calibration_images"] == "8"
     fp32 = onnx.load(str(fp32_onnx))
     excluded, head = q.head_nodes_to_exclude(fp32)
-    assert head == "model.23" and pair.details["nodes_excluded"] == str(len(excluded))
+    assert head == pair.details["head_module"] == "model.23" and pair.details["nodes_excluded"] == str(len(excluded))
     assert excluded == [n.name for n in fp32.graph.node if n.name.startswith("/model.23/") and n.op_type != "Conv"]
 
     model = onnx.load(str(pair.quantized))
@@ -268,10 +268,17 @@ def test_cpu_method_loads_runs_and_validates(
     from ultralytics import YOLO
 
     source = tiny_pt if method == "ultralytics-int8" else fp32_onnx
+    caches = {p: p.stat().st_mtime_ns for p in (data_yaml.parent / "labels").glob("*.cache")}
     pair = q.quantize(
-        source, method, tmp_path, imgsz=IMGSZ, calibration_images=train_images[:8], data_yaml=data_yaml  # type: ignore[arg-type]
+        source,
+        method,
+        tmp_path,
+        imgsz=IMGSZ,
+        calibration_images=train_images[:8],
+        data_yaml=data_yaml,  # type: ignore[arg-type]
     )
     assert pair.method == method and pair.quantized.parent == tmp_path
+    assert {p: p.stat().st_mtime_ns for p in (data_yaml.parent / "labels").glob("*.cache")} == caches
     assert all(isinstance(v, str) for v in pair.details.values()) and pair.details["onnxruntime_version"]
     ratio = pair.original.stat().st_size / pair.quantized.stat().st_size
     low, high = SIZE_RATIO[method]
@@ -286,11 +293,24 @@ def test_cpu_method_loads_runs_and_validates(
     assert np.isfinite(outputs[1]).all()
 
     model = YOLO(str(pair.quantized), task="detect")
-    metrics = model.val(
-        data=str(data_yaml), imgsz=IMGSZ, batch=1, rect=False, plots=False, device="cpu", verbose=False
-    )
+    metrics = model.val(data=str(data_yaml), imgsz=IMGSZ, batch=1, rect=False, plots=False, device="cpu", verbose=False)
     assert 0.0 <= float(metrics.box.map50) <= 1.0
     assert metrics.names == dict(enumerate(NAMES))  # Ultralytics metadata survived quantization
     if method == "ultralytics-int8":
         assert sorted(p.name for p in tmp_path.iterdir()) == ["last_fp32.onnx", "last_ultralytics_int8.onnx"]
         assert sorted(p.name for p in tiny_pt.parent.iterdir()) == ["best.pt", "last.pt"]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_static_int8_fixed_batch_calibrates_full_batches(
+    tiny_pt: Path, train_images: list[Path], tmp_path: Path
+) -> None:
+    fp32 = q.export_onnx_fp32(tiny_pt, tmp_path / "b2", imgsz=IMGSZ, batch=2)
+    pair = q.quantize(fp32, "onnx-int8-static", tmp_path / "b2", imgsz=IMGSZ, calibration_images=train_images[:5])
+    assert (pair.details["calibration_batch"], pair.details["calibration_images"]) == ("2", "4")
+    x = np.concatenate([q.preprocess_image(p, IMGSZ) for p in train_images[:2]])
+    (out,) = ort.InferenceSession(str(pair.quantized), providers=["CPUExecutionProvider"]).run(None, {"images": x})
+    assert out.shape[0] == 2
+    with pytest.raises(ValueError, match="at least 2 calibration images"):
+        q.quantize(fp32, "onnx-int8-static", tmp_path / "b2", imgsz=IMGSZ, calibration_images=train_images[:1])

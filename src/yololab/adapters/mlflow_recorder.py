@@ -495,9 +495,6 @@ class _Breaker:
     def trip(self) -> None:
         self._open_until = time.monotonic() + self.cooldown_s
 
-    def reset(self) -> None:
-        self._open_until = 0.0
-
 
 class ExperimentRecorder:
     """One MLflow run for one experiment; logging never blocks long and never raises because of the server.
@@ -552,7 +549,11 @@ class ExperimentRecorder:
         deadline = request_timeout_s * (max_retries + 1) + 0.5
         self._deadline_s = deadline if _is_remote(self.tracking_uri) else max(deadline, _LOCAL_STORE_DEADLINE_S)
         bound_mlflow_http(request_timeout_s=request_timeout_s, max_retries=max_retries)
-        self._client = _make_client(self.tracking_uri)
+        try:
+            self._client: Any = _make_client(self.tracking_uri)
+        except Exception as exc:  # e.g. an unsupported URI scheme: keep the experiment going, journal everything
+            log.warning("cannot create an MLflow client for %s (%s); journaling every call", self.tracking_uri, exc)
+            self._client = None
         all_tags = {**default_tags(experiment_type), **(tags or {})}
         start = {"tags": self._clean_tags(all_tags), "run_name": run_name, "start_time_ms": _now_ms()}
         self._dispatch("start_run", start)
@@ -683,7 +684,7 @@ class ExperimentRecorder:
 
     def _send(self, record: dict[str, Any]) -> bool:
         """Try the server (flushing the journal first); True when the record was accepted."""
-        if not self._breaker.allows():
+        if self._client is None or not self._breaker.allows():
             return False
         try:
             if self._pending and not self._flush():
@@ -721,7 +722,7 @@ class ExperimentRecorder:
     def _on_unavailable(self, exc: BaseException) -> None:
         self._breaker.trip()
         log.warning(
-            "MLflow server %s unavailable (%s); journaling to %s, next try in %.0f s",
+            "MLflow server %s unavailable (%s); journaling to %s, next try in %.1f s",
             self.tracking_uri,
             exc,
             self._journal.path,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import shutil
 import tempfile
@@ -53,7 +54,7 @@ _HEAD_NODE = re.compile(r"^/model\.(\d+)/")
 _PAD_VALUE = 114  # Ultralytics LetterBox padding grey
 
 
-class QuantizationUnavailable(RuntimeError):
+class QuantizationUnavailable(RuntimeError):  # noqa: N818 (name fixed by the runner API)
     """A quantization method cannot run here; the message says what is missing and how to get it."""
 
 
@@ -297,7 +298,11 @@ def _quantize_onnx_static(
         model = onnx.load(str(prepared))
         exclude, head = head_nodes_to_exclude(model)
         input_name, batch = _onnx_input(model)
-        reader = LetterboxCalibrationReader(calibration_images, imgsz=imgsz, input_name=input_name, batch=batch)
+        usable = len(calibration_images) // batch * batch  # a fixed batch axis takes only full batches
+        if usable == 0:
+            raise ValueError(f"the model's batch is {batch}: pass at least {batch} calibration images")
+        images = list(calibration_images)[:usable]
+        reader = LetterboxCalibrationReader(images, imgsz=imgsz, input_name=input_name, batch=batch)
         quantize_static(
             str(prepared),
             str(target),
@@ -319,6 +324,7 @@ def _quantize_onnx_static(
         "calibration_batch": str(batch),
         "preprocess": "onnxruntime quant_pre_process",
         "nodes_total": str(n_nodes),
+        "head_module": head,
         "nodes_excluded": str(len(exclude)),
         "nodes_excluded_reason": (
             f"detection head ({head}) non-Conv nodes stay float: its decode mixes box pixels and class "
@@ -399,15 +405,34 @@ def export_onnx_fp32(weights_pt: Path, out_dir: Path, *, imgsz: int, batch: int 
         return _move(exported, out_dir / f"{weights_pt.stem}_fp32.onnx")
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        target.symlink_to(source.resolve())
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _calibration_yaml(calibration_images: Sequence[Path], data_yaml: Path | None, names: dict, workdir: Path) -> Path:
-    """A data YAML whose train (and val) split is exactly the calibration images, listed in a text file."""
+    """A data YAML whose train (and val) split is exactly the calibration images, linked into ``workdir``.
+
+    Links (not the caller's folders) keep Ultralytics' label cache (``labels/<split>.cache``) out of the dataset;
+    label files are linked when present next to the images (``images/`` -> ``labels/``), though calibration reads
+    only the pixels.
+    """
     import yaml
 
-    listing = workdir / "calibration_images.txt"
-    listing.write_text("".join(f"{Path(p).resolve()}\n" for p in calibration_images))
+    images, labels = workdir / "images" / "calibration", workdir / "labels" / "calibration"
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    for i, path in enumerate(Path(p) for p in calibration_images):
+        name = f"{i:06d}_{path.name}"
+        _link_or_copy(path, images / name)
+        label = Path(str(path.parent).replace(f"{os.sep}images", f"{os.sep}labels")) / f"{path.stem}.txt"
+        if label.is_file():
+            _link_or_copy(label, labels / f"{Path(name).stem}.txt")
     if data_yaml is not None:
         names = yaml.safe_load(Path(data_yaml).read_text()).get("names", names)
-    data = {"path": str(workdir), "train": str(listing), "val": str(listing), "names": names}
+    data = {"path": str(workdir), "train": "images/calibration", "val": "images/calibration", "names": names}
     target = workdir / "calibration.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target

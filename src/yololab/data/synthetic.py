@@ -128,7 +128,7 @@ class SyntheticWorldConfig(BaseModel):
     size: tuple[int, int] = Field((160, 160), description="Image size (width, height) in pixels; 'WxH' accepted.")
     objects: tuple[int, int] = Field((3, 7), description="Target number of (labelled) objects in view.")
     distractors: tuple[int, int] = Field((0, 2), description="Target number of distractors in view.")
-    object_size: tuple[int, int] = Field((14, 40), description="Side of an object's unrotated box, in pixels.")
+    object_size: tuple[int, int] = Field((18, 44), description="Side of an object's unrotated box, in pixels.")
     speed: tuple[float, float] = Field((0.5, 3.0), description="Object speed in pixels per frame.")
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Fraction of the sequences used for validation.")
     label_min_visibility: float = Field(0.3, ge=0.0, le=1.0, description="Min visibility for a YOLO label.")
