@@ -156,7 +156,7 @@ def test_kind_section_defaults() -> None:
     assert train.train is not None and train.infer is None and train.quant is None
     quant = parse_config({"kind": "quant"})
     assert quant.quant is not None and quant.infer is not None and quant.train is None
-    assert quant.quant.method == "onnx-int8-static" and quant.quant.calibration_split == "train"
+    assert quant.quant.method == "onnx-int8-static" and quant.quant.calibration_size == 64
     assert train.data.is_synthetic and train.data.synthetic is not None
 
 

@@ -172,9 +172,6 @@ class QuantConfig(_Section):
 
     method: QuantMethod = Field("onnx-int8-static", description="Quantization method.")
     calibration_size: int = Field(64, ge=1, description="Images used to calibrate static INT8.")
-    calibration_split: Literal["train", "val"] = Field(
-        "train", description="Split the calibration images come from (scoring is always on val)."
-    )
     gates: GatesConfig = Field(default_factory=GatesConfig, description="Pass/fail gates.")
 
 

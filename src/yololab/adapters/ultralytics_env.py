@@ -20,11 +20,14 @@ What each step avoids (read from ultralytics 8.4 sources):
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
@@ -153,3 +156,20 @@ def prepare_ultralytics_offline(config_dir: Path | None = None) -> None:
 
 
 __all__ = ["DISABLED_SETTINGS", "FONT_NAMES", "default_config_dir", "place_fonts", "prepare_ultralytics_offline"]
+
+
+@contextlib.contextmanager
+def ultralytics_log_level(level: int = logging.WARNING) -> Iterator[None]:
+    """Quiet Ultralytics' logger (and with it its progress bars, which it disables above INFO) inside the block.
+
+    yololab shows its own progress, one line per epoch/step, which reads well in a terminal and in a log file;
+    Ultralytics' carriage-return bars do not.
+    """
+    from ultralytics.utils import LOGGER
+
+    previous = LOGGER.level
+    LOGGER.setLevel(level)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(previous)

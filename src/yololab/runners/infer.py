@@ -53,12 +53,12 @@ class InferenceBenchmarkRunner:
 
     def run(self) -> InferenceResult:
         """Run every step and log the result; the run ends FAILED if a step raises."""
-        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
+        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
 
         prepare_ultralytics_offline()
         weights = resolve_weights(self.config.model)
         data = prepare_data(self.config, quiet=self.quiet)
-        with open_recorder(self.config, run_name_default="infer") as recorder:
+        with open_recorder(self.config, run_name_default="infer") as recorder, ultralytics_log_level():
             return self._run_with(recorder, weights, data)
 
     def _say(self, text: str) -> None:

@@ -51,9 +51,10 @@ def validate_model(
 
     model = load_model(weights)
     is_pt = str(weights).endswith(".pt")
+    extra = {"half": True} if half else {}  # Ultralytics warns that `half` is deprecated whenever it is passed
     metrics = model.val(
-        data=str(data_yaml), imgsz=imgsz, batch=batch if is_pt else 1, device=device, half=half, rect=False,
-        plots=False, verbose=False, workers=0, split="val", save_json=False,
+        data=str(data_yaml), imgsz=imgsz, batch=batch if is_pt else 1, device=device, rect=False,
+        plots=False, verbose=False, workers=0, split="val", save_json=False, **extra,
     )  # fmt: skip
     return detection_from_det_metrics(metrics, per_class=True)
 
@@ -144,7 +145,7 @@ def benchmark_models(
     """
     threads = threads or default_threads()
     loaded = {label: load_model(w) for label, w in models.items()}
-    kwargs = {"imgsz": imgsz, "device": device, "verbose": False, "half": half}
+    kwargs: dict[str, Any] = {"imgsz": imgsz, "device": device, "verbose": False, **({"half": True} if half else {})}
     for model in loaded.values():
         model.predict(images[0], **kwargs)  # creates the predictor
         pin_threads(model, threads)

@@ -81,7 +81,7 @@ class QuantizationRunner:
     def run(self) -> QuantizationResult:
         """Quantize, validate and benchmark both sides, log, and check the quality gates."""
         from yololab.adapters.quantization import check_available
-        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
+        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
 
         prepare_ultralytics_offline()
         qcfg = self.config.quant
@@ -89,7 +89,7 @@ class QuantizationRunner:
         check_available(qcfg.method, self.config.device)
         weights = resolve_weights(self.config.model)
         data = prepare_data(self.config, quiet=self.quiet)
-        with open_recorder(self.config, run_name_default=f"quant-{qcfg.method}") as recorder:
+        with open_recorder(self.config, run_name_default=f"quant-{qcfg.method}") as recorder, ultralytics_log_level():
             return self._run_with(recorder, weights, data)
 
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> QuantizationResult:
@@ -97,8 +97,8 @@ class QuantizationRunner:
 
         cfg, qcfg, icfg = self.config, self.config.quant, self.config.infer
         assert qcfg is not None and icfg is not None
-        calibration = evenly_spaced(list_images(data.data_yaml, split=qcfg.calibration_split), qcfg.calibration_size)
-        self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, {qcfg.calibration_split} split)")
+        calibration = evenly_spaced(list_images(data.data_yaml, split="train"), qcfg.calibration_size)
+        self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, train)")
         out_dir = Path(cfg.output_dir).resolve() / "quant"
         pair = quantize(
             weights, qcfg.method, out_dir, imgsz=cfg.imgsz, calibration_images=calibration,

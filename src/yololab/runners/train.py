@@ -9,6 +9,7 @@ exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) and mode
 from __future__ import annotations
 
 import csv
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,11 +119,17 @@ class TrainingRunner:
         result = TrainingRunner(load_config("configs/train.yaml")).run()
     """
 
-    def __init__(self, config: ExperimentConfig, *, quiet: bool = False) -> None:
+    def __init__(self, config: ExperimentConfig, *, quiet: bool = False, verbose: bool = False) -> None:
+        """Args:
+        config: a ``kind: train`` config.
+        quiet: no progress output at all.
+        verbose: also show Ultralytics' own log and progress bars.
+        """
         if config.kind != "train":
             raise ValueError(f"TrainingRunner needs a config of kind 'train', got kind={config.kind!r}")
         self.config = config
         self.quiet = quiet
+        self.verbose = verbose
 
     def run(self) -> TrainingResult:
         """Generate/locate the data, train, log every epoch and the final evaluation; return the outcome."""
@@ -142,9 +149,12 @@ class TrainingRunner:
         logger = _EpochLogger(recorder, collector, EpochProgress(quiet=self.quiet))
         logger.attach(model)
         save_dir = Path(cfg.output_dir).resolve() / "train"
+        from yololab.adapters.ultralytics_env import ultralytics_log_level
+
         collector.start()
         try:
-            model.train(**self._train_args(data, save_dir))
+            with ultralytics_log_level(logging.WARNING if not self.verbose else logging.INFO):
+                model.train(**self._train_args(data, save_dir))
         finally:
             collector.stop()
             logger.progress.stop()

@@ -15,7 +15,7 @@ __all__ = ["EPS", "iou_matrix", "iou_pairs", "overlapping_pairs", "xywh_to_xyxy"
 EPS = float(np.finfo(float).eps)
 """``np.finfo(float).eps``, TrackEval's tolerance in every threshold comparison."""
 
-_CHUNK_PAIRS = 1 << 20
+_CHUNK_PAIRS = 1 << 18
 """Candidate pairs examined at once by :func:`overlapping_pairs` (bounds its temporary memory)."""
 
 

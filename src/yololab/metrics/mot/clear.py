@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from yololab.metrics.mot.boxes import EPS
 from yololab.metrics.mot.frames import PreparedSequence
-from yololab.metrics.mot.matching import FrameIndex, conflict_frames, solve_max
+from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames
 
 __all__ = ["ClearCounts", "ClearMetrics", "combine_clear", "compute_clear"]
 
@@ -115,7 +116,11 @@ def _previous_active(active: np.ndarray) -> np.ndarray:
 
 
 def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All CLEAR matches ``(gt_row, pred_row, iou)``, in no particular order."""
+    """All CLEAR matches ``(gt_row, pred_row, iou)``, in no particular order.
+
+    Frames without conflicts take every candidate; the others are solved in time order on TrackEval's score
+    matrix ``1000 * continues_previous_match + IoU`` (0 below the threshold).
+    """
     cand = data.pair_iou >= threshold - EPS
     c_gt, c_pred, c_iou = data.pair_gt[cand], data.pair_pred[cand], data.pair_iou[cand]
     c_frame = data.gt_frame[c_gt]
@@ -124,29 +129,33 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
         return c_gt, c_pred, c_iou
     index = FrameIndex(data.gt_frame, data.pred_frame, c_frame, data.num_frames)
     active = (np.diff(index.g_off) > 0) & (np.diff(index.p_off) > 0)
-    prev_active = _previous_active(active)
+    prev_active = _previous_active(active)[hard].tolist()
     is_hard = np.zeros(data.num_frames, bool)
     is_hard[hard] = True
+    dense = DenseFrames(index, hard, c_gt, c_pred, c_frame, data.num_frames)
+    sims = dense.views(dense.fill(c_iou))
+    gt_ids, pred_ids = data.gt_ids, data.pred_ids
+    g0, g1 = dense.g0.tolist(), (dense.g0 + dense.n_g).tolist()
+    p0, p1 = dense.p0.tolist(), (dense.p0 + dense.n_p).tolist()
+    pair_off = index.pair_off
     solved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     prev_pred_of = np.full(data.num_gt_ids, -1, np.int64)
-    for t in hard.tolist():
+    for k, t in enumerate(hard.tolist()):
         prev_pred_of[:] = -1
-        tp = prev_active[t]
+        tp = prev_active[k]
         if tp >= 0:
             if is_hard[tp]:
                 pg, pp, _ = solved[tp]
             else:
-                lo, hi = index.pair_off[tp], index.pair_off[tp + 1]
-                pg, pp = c_gt[lo:hi], c_pred[lo:hi]
-            prev_pred_of[data.gt_ids[pg]] = data.pred_ids[pp]
-        g0, g1, p0, p1 = index.g_off[t], index.g_off[t + 1], index.p_off[t], index.p_off[t + 1]
-        sim = index.dense(t, c_gt, c_pred, c_iou)
-        score = 1000 * (prev_pred_of[data.gt_ids[g0:g1]][:, None] == data.pred_ids[p0:p1][None, :]) + sim
-        score[sim < threshold - EPS] = 0
-        rows, cols = solve_max(score)
+                pg, pp = c_gt[pair_off[tp] : pair_off[tp + 1]], c_pred[pair_off[tp] : pair_off[tp + 1]]
+            prev_pred_of[gt_ids[pg]] = pred_ids[pp]
+        sim = sims[k]
+        bonus = prev_pred_of[gt_ids[g0[k] : g1[k]]][:, None] == pred_ids[p0[k] : p1[k]][None, :]
+        score = 1000 * (bonus & (sim > 0)) + sim  # 0 where IoU is below the threshold (sim holds 0 there)
+        rows, cols = linear_sum_assignment(-score)
         ok = score[rows, cols] > 0 + EPS
         rows, cols = rows[ok], cols[ok]
-        solved[t] = (rows + g0, cols + p0, sim[rows, cols])
+        solved[t] = (rows + g0[k], cols + p0[k], sim[rows, cols])
     keep = ~is_hard[c_frame]
     parts = [(c_gt[keep], c_pred[keep], c_iou[keep]), *solved.values()]
     m_gt, m_pred, m_iou = (np.concatenate(x) for x in zip(*parts, strict=True))

@@ -319,7 +319,9 @@ def evaluate_mot(
     """Evaluate tracking results against ground truth, sequence by sequence, as TrackEval does.
 
     Args:
-        sequences: the sequences (names must be unique).
+        sequences: the sequences (names must be unique); any iterable - a lazy one (such as
+            ``load_benchmark(...).sequences``) keeps one sequence in memory at a time, except for ``"none"`` without
+            ``classes``, where all are read first to find the classes.
         benchmark: MOTChallenge preprocessing to apply (``"MOT16"``, ``"MOT17"``, ``"MOT20"``) or ``"none"``.
         classes: class ids to evaluate for ``"none"``; default: every class found in ground truth or predictions
             (``-1``, MOTChallenge's "unused", excluded). When the predictions name no class (no column, or -1
@@ -336,23 +338,28 @@ def evaluate_mot(
     Raises:
         MOTDataError: invalid input; the message names the sequence (or file and line) and what was expected.
     """
-    seqs = list(sequences)
-    names = [s.name for s in seqs]
-    if len(set(names)) != len(names):
-        raise MOTDataError(f"sequence names must be unique, got {names}")
-    if not seqs:
-        raise MOTDataError("no sequences to evaluate")
-    chosen = None if benchmark != "none" else (list(classes) if classes is not None else _default_classes(seqs))
+    if benchmark == "none" and classes is None:
+        sequences = list(sequences)  # the classes of all sequences decide what is evaluated
+        chosen = _default_classes(sequences)
+    else:
+        chosen = None if benchmark != "none" else list(classes)  # type: ignore[arg-type]
     class_list = chosen or [PEDESTRIAN]
     wanted = tuple(metrics)
     per_class: dict[int, dict[str, MOTScores]] = {c: {} for c in class_list}
-    for seq in seqs:
+    names: list[str] = []
+    for seq in sequences:  # one sequence in memory at a time when ``sequences`` is lazy
+        if seq.name in names:
+            raise MOTDataError(f"sequence {seq.name!r} appears twice; expected unique sequence names")
+        names.append(seq.name)
         if progress is not None:
             progress(seq.name)
-        origin = None if origins is None else origins.get(seq.name)
+        origin = None if origins is None else origins.get(seq.name)  # a lazy folder fills it while reading
         prepared = prepare_sequence(seq, benchmark=benchmark, classes=chosen, origins=origin)
+        del seq
         for c, data in prepared.items():
-            per_class[c][seq.name] = evaluate_prepared(data, iou_threshold=iou_threshold, metrics=wanted)
+            per_class[c][names[-1]] = evaluate_prepared(data, iou_threshold=iou_threshold, metrics=wanted)
+    if not names:
+        raise MOTDataError("no sequences to evaluate")
     return _combine(tuple(class_list), per_class, names)
 
 

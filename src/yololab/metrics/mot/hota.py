@@ -9,8 +9,9 @@ with IoU >= alpha are true positives. Per alpha: ``DetA = TP / (TP + FN + FP)``,
 tracks' matches, ``HOTA = sqrt(DetA * AssA)``; ``LocA`` is the mean IoU of the TPs. Reported scalars are means
 over alpha; ``HOTA(0)``/``LocA(0)`` are the values at alpha = 0.05.
 
-Exactness: frames in which a box overlaps two or more boxes are computed on the same dense matrices as TrackEval
-(the row and column sums of such matrices use numpy's own summation order), the others in closed form.
+Exactness: the row and column sums of each frame's IoU matrix repeat numpy's summation order, so the alignment scores
+are bit-identical to TrackEval's; frames in which a box overlaps two or more boxes are matched on the same dense
+matrices as TrackEval, the others (a unique optimum) in closed form.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from yololab.metrics.mot.boxes import EPS
 from yololab.metrics.mot.frames import PreparedSequence
-from yololab.metrics.mot.matching import FrameIndex, conflict_frames, solve_max
+from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames, pairwise_row_sums
 
 __all__ = ["ALPHAS", "HotaMetrics", "combine_hota", "combine_hota_class_averaged", "compute_hota"]
 
@@ -96,30 +98,59 @@ def _empty_side(num_fn: int, num_fp: int) -> HotaMetrics:
     return HotaMetrics.from_parts(z, np.full(_N, float(num_fn)), np.full(_N, float(num_fp)), z, z, z, np.ones(_N))
 
 
-def _exact_sums(data: PreparedSequence, index: FrameIndex, hard: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Row sums per ground-truth box and column sums per predicted box of every frame's IoU matrix."""
+def _exact_sums(data: PreparedSequence, index: FrameIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums per ground-truth box and column sums per predicted box of every frame's IoU matrix, bit-identical
+    to TrackEval's ``similarity.sum(1)`` / ``similarity.sum(0)``.
+
+    numpy sums rows pairwise (:func:`~yololab.metrics.mot.matching.pairwise_row_sums`) and columns of a matrix with
+    two or more columns top to bottom (a sequential ``bincount`` over the row-major pairs); a single-column matrix is
+    summed like a row. Rows longer than numpy's 128-element block are summed by numpy itself.
+    """
     pg, pp, iou = data.pair_gt, data.pair_pred, data.pair_iou
-    row = np.bincount(pg, weights=iou, minlength=data.num_gt_dets)
-    col = np.bincount(pp, weights=iou, minlength=data.num_pred_dets)
-    dense: dict[int, np.ndarray] = {}
-    for t in hard.tolist():
-        sim = index.dense(t, pg, pp, iou)
-        dense[t] = sim
-        row[index.g_off[t] : index.g_off[t + 1]] = sim.sum(1)
-        col[index.p_off[t] : index.p_off[t + 1]] = sim.sum(0)
-    return row, col, dense
+    n_g = np.diff(index.g_off)
+    n_p = np.diff(index.p_off)
+    g_frame, p_frame = data.gt_frame, data.pred_frame
+    row, exact = pairwise_row_sums(pg, pp - index.p_off[g_frame[pg]], iou, n_p[g_frame], data.num_gt_dets)
+    col = np.bincount(pp, weights=iou, minlength=data.num_pred_dets).astype(np.float64, copy=False)
+    single = n_p[p_frame[pp]] == 1  # a one-column matrix: its column is summed pairwise
+    if single.any():
+        sub_pg, sub_pp, sub_iou = pg[single], pp[single], iou[single]
+        col_single, _ = pairwise_row_sums(
+            sub_pp, sub_pg - index.g_off[g_frame[sub_pg]], sub_iou, n_g[p_frame], data.num_pred_dets
+        )
+        one_col = n_p[p_frame] == 1
+        col[one_col] = col_single[one_col]
+    for t in np.unique(g_frame[~exact]).tolist():  # rows of more than 128 predictions: numpy itself
+        lo, hi = index.pair_off[t], index.pair_off[t + 1]
+        g0, p0 = index.g_off[t], index.p_off[t]
+        sim = np.zeros((index.g_off[t + 1] - g0, index.p_off[t + 1] - p0))
+        sim[pg[lo:hi] - g0, pp[lo:hi] - p0] = iou[lo:hi]
+        row[g0 : index.g_off[t + 1]] = sim.sum(1)
+    return row, col
+
+
+def _unique_keys(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative keys below ``space`` (dense when small)."""
+    if space <= 1 << 22:
+        present = np.zeros(space, bool)
+        present[keys] = True
+        uniq = np.flatnonzero(present)
+        slot = np.cumsum(present) - 1
+        return uniq, slot[keys]
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return uniq, inv.reshape(-1)
 
 
 def _alignment(data: PreparedSequence, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Global alignment score of the id pair of every box pair; also the pair -> id-pair index and its ids."""
+    """Global alignment score of the id pair of every box pair, and the box counts per id."""
     pg, pp, iou = data.pair_gt, data.pair_pred, data.pair_iou
     denom = col[pp] + row[pg] - iou
     safe = denom > 0 + EPS
     sim_iou = np.zeros_like(iou)
     sim_iou[safe] = iou[safe] / denom[safe]
     keys = data.gt_ids[pg] * data.num_pred_ids + data.pred_ids[pp]
-    uniq, inv = np.unique(keys, return_inverse=True)
-    potential = np.bincount(inv, weights=sim_iou, minlength=uniq.size)
+    uniq, inv = _unique_keys(keys, data.num_gt_ids * data.num_pred_ids)
+    potential = np.bincount(inv, weights=sim_iou, minlength=uniq.size).astype(np.float64)  # time order, as TrackEval
     gt_count = np.bincount(data.gt_ids, minlength=data.num_gt_ids).astype(np.float64)
     pred_count = np.bincount(data.pred_ids, minlength=data.num_pred_ids).astype(np.float64)
     ug, up = uniq // data.num_pred_ids, uniq % data.num_pred_ids
@@ -127,24 +158,35 @@ def _alignment(data: PreparedSequence, row: np.ndarray, col: np.ndarray) -> tupl
     return score[inv], gt_count, pred_count
 
 
-def _match(
-    data: PreparedSequence, index: FrameIndex, hard: np.ndarray, dense: dict[int, np.ndarray], gas: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _match(data: PreparedSequence, index: FrameIndex, gas: np.ndarray) -> tuple[np.ndarray, ...]:
     """HOTA's per-frame matching: ``(gt_row, pred_row, iou)`` of every matched pair with IoU > 0."""
     pg, pp, iou = data.pair_gt, data.pair_pred, data.pair_iou
+    pair_frame = data.gt_frame[pg]
+    hard = conflict_frames(pair_frame, pg, pp, data.num_gt_dets, data.num_pred_dets)
     is_hard = np.zeros(data.num_frames, bool)
     is_hard[hard] = True
-    easy = ~is_hard[data.gt_frame[pg]]
-    out = [(pg[easy], pp[easy], iou[easy])]
-    weighted = gas * iou
-    for t in hard.tolist():
-        sim = dense[t]
-        rows, cols = solve_max(index.dense(t, pg, pp, weighted))
-        hit = sim[rows, cols] > 0
-        rows, cols = rows[hit], cols[hit]
-        out.append((rows + index.g_off[t], cols + index.p_off[t], sim[rows, cols]))
-    m_gt, m_pred, m_iou = (np.concatenate(x) for x in zip(*out, strict=True))
-    return m_gt, m_pred, m_iou
+    easy = ~is_hard[pair_frame]
+    if hard.size == 0:
+        return pg[easy], pp[easy], iou[easy]
+    dense = DenseFrames(index, hard, pg, pp, pair_frame, data.num_frames)
+    neg_score = dense.fill(-(gas * iou))  # TrackEval: linear_sum_assignment(-(alignment * similarity))
+    rows_list, cols_list = [], []
+    for view in dense.views(neg_score):
+        rows, cols = linear_sum_assignment(view)
+        rows_list.append(rows)
+        cols_list.append(cols)
+    lengths = [r.size for r in rows_list]
+    slot = np.repeat(np.arange(hard.size), lengths)
+    m_gt = np.concatenate(rows_list) + dense.g0[slot]
+    m_pred = np.concatenate(cols_list) + dense.p0[slot]
+    # Look the pairs up among the overlapping ones (pair keys increase: row-major order); others have IoU 0.
+    n_pred = data.num_pred_dets
+    keys = pg * n_pred + pp
+    want = m_gt * n_pred + m_pred
+    at = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+    hit = keys[at] == want
+    at = at[hit]
+    return np.concatenate([pg[easy], pg[at]]), np.concatenate([pp[easy], pp[at]]), np.concatenate([iou[easy], iou[at]])
 
 
 def _alpha_stats(
@@ -158,11 +200,11 @@ def _alpha_stats(
     """Per-alpha counts, association and localisation scores from the matched pairs."""
     level = np.searchsorted(ALPHAS - EPS, m_iou, side="right")  # matched at alphas 0..level-1
     keys = data.gt_ids[m_gt] * data.num_pred_ids + data.pred_ids[m_pred]
-    uniq, inv = np.unique(keys, return_inverse=True)
+    uniq, inv = _unique_keys(keys, data.num_gt_ids * data.num_pred_ids)
     hist = np.bincount(inv * (_N + 1) + level, minlength=uniq.size * (_N + 1)).reshape(uniq.size, _N + 1)
     matches = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (pairs, alphas)
     tp = matches.sum(0)
-    iou_hist = np.bincount(level, weights=m_iou, minlength=_N + 1)
+    iou_hist = np.bincount(level, weights=m_iou, minlength=_N + 1).astype(np.float64)
     loca_sum = np.cumsum(iou_hist[::-1])[::-1][1:]
     gc = gt_count[uniq // data.num_pred_ids][:, None]
     pc = pred_count[uniq % data.num_pred_ids][:, None]
@@ -189,12 +231,10 @@ def compute_hota(data: PreparedSequence) -> HotaMetrics:
         return _empty_side(data.num_gt_dets, 0)
     if data.num_gt_dets == 0:
         return _empty_side(0, data.num_pred_dets)
-    pair_frame = data.gt_frame[data.pair_gt]
-    index = FrameIndex(data.gt_frame, data.pred_frame, pair_frame, data.num_frames)
-    hard = conflict_frames(pair_frame, data.pair_gt, data.pair_pred, data.num_gt_dets, data.num_pred_dets)
-    row, col, dense = _exact_sums(data, index, hard)
+    index = FrameIndex(data.gt_frame, data.pred_frame, data.gt_frame[data.pair_gt], data.num_frames)
+    row, col = _exact_sums(data, index)
     gas, gt_count, pred_count = _alignment(data, row, col)
-    m_gt, m_pred, m_iou = _match(data, index, hard, dense, gas)
+    m_gt, m_pred, m_iou = _match(data, index, gas)
     return _alpha_stats(data, m_gt, m_pred, m_iou, gt_count, pred_count)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["FrameIndex", "conflict_frames", "solve_max"]
+__all__ = ["DenseFrames", "FrameIndex", "conflict_frames", "pairwise_row_sums", "solve_max"]
 
 
 class FrameIndex:
@@ -32,13 +32,56 @@ class FrameIndex:
         self.p_off = np.searchsorted(pred_frame, frames)
         self.pair_off = np.searchsorted(pair_frame, frames)
 
-    def dense(self, t: int, pair_gt: np.ndarray, pair_pred: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """The ``(n_gt(t), n_pred(t))`` matrix of frame t holding ``values`` at its pairs and 0 elsewhere."""
-        g0, p0 = self.g_off[t], self.p_off[t]
-        lo, hi = self.pair_off[t], self.pair_off[t + 1]
-        mat = np.zeros((self.g_off[t + 1] - g0, self.p_off[t + 1] - p0))
-        mat[pair_gt[lo:hi] - g0, pair_pred[lo:hi] - p0] = values[lo:hi]
-        return mat
+
+class DenseFrames:
+    """The dense ``(n_gt(t), n_pred(t))`` matrices of selected frames, stored back to back in one flat buffer.
+
+    ``fill(values)`` scatters per-pair values (0 elsewhere) into a new buffer in one vectorised step;
+    ``view(buf, k)`` is the k-th frame's matrix (a C-contiguous view, as TrackEval's arrays).
+    """
+
+    __slots__ = ("frames", "g0", "n_g", "n_p", "p0", "pair_mask", "pos", "size", "start")
+
+    def __init__(
+        self,
+        index: FrameIndex,
+        frames: np.ndarray,
+        pair_gt: np.ndarray,
+        pair_pred: np.ndarray,
+        pair_frame: np.ndarray,
+        num_frames: int,
+    ):
+        self.frames = frames
+        self.g0 = index.g_off[frames]
+        self.p0 = index.p_off[frames]
+        self.n_g = index.g_off[frames + 1] - self.g0
+        self.n_p = index.p_off[frames + 1] - self.p0
+        sizes = self.n_g * self.n_p
+        self.start = np.cumsum(sizes) - sizes
+        self.size = int(sizes.sum())
+        slot = np.full(num_frames, -1, np.int64)
+        slot[frames] = np.arange(frames.size)
+        k = slot[pair_frame]
+        self.pair_mask = k >= 0
+        k = k[self.pair_mask]
+        rows = pair_gt[self.pair_mask] - self.g0[k]
+        cols = pair_pred[self.pair_mask] - self.p0[k]
+        self.pos = self.start[k] + rows * self.n_p[k] + cols
+
+    def fill(self, values: np.ndarray) -> np.ndarray:
+        """Flat buffer holding ``values`` (one per pair) at their frame/row/column, 0 elsewhere."""
+        buf = np.zeros(self.size)
+        buf[self.pos] = values[self.pair_mask]
+        return buf
+
+    def views(self, buf: np.ndarray) -> list[np.ndarray]:
+        """Every frame's matrix as a view into ``buf``."""
+        starts, n_g, n_p = self.start.tolist(), self.n_g.tolist(), self.n_p.tolist()
+        return [buf[s : s + a * b].reshape(a, b) for s, a, b in zip(starts, n_g, n_p, strict=True)]
+
+    def frame_of_flat(self, flat_pos: np.ndarray) -> np.ndarray:
+        """Slot (index into ``frames``) of flat buffer positions."""
+        return np.searchsorted(self.start, flat_pos, side="right") - 1
 
 
 def conflict_frames(
@@ -54,3 +97,47 @@ def conflict_frames(
 def solve_max(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``linear_sum_assignment(-score)``: the assignment maximising the total score (TrackEval's call)."""
     return linear_sum_assignment(-score)
+
+
+_PW_BLOCK = 128
+"""numpy's pairwise-summation block size (``PW_BLOCKSIZE``)."""
+
+
+def pairwise_row_sums(
+    row: np.ndarray, col: np.ndarray, values: np.ndarray, width: np.ndarray, num_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row sums of dense rows bit-identical to numpy's ``matrix.sum(axis=1)`` (pairwise summation).
+
+    numpy sums a contiguous row of length ``m < 8`` left to right; for ``8 <= m <= 128`` it keeps 8 running sums
+    (element j goes to sum ``j % 8`` for ``j < m - m % 8``), adds them as ``((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))``
+    and then the last ``m % 8`` elements left to right. Zeros change no partial sum, so only the nonzero entries
+    (given sparse, in increasing column order per row) are needed.
+
+    Args:
+        row: ``(K,)`` row index of each nonzero entry (entries grouped by row, columns increasing).
+        col: ``(K,)`` column of each entry.
+        values: ``(K,)`` the entries.
+        width: ``(num_rows,)`` length ``m`` of each dense row.
+        num_rows: number of rows.
+
+    Returns:
+        ``(sums, exact)``: the row sums, and a mask of the rows they are exact for (rows longer than 128 are left
+        to the caller).
+    """
+    m = width[row]
+    m8 = m - m % 8
+    short = m < 8
+    sums = np.bincount(row[short], weights=values[short], minlength=num_rows).astype(np.float64, copy=False)
+    block = ~short & (col < m8) & (m <= _PW_BLOCK)
+    acc = np.bincount(row[block] * 8 + col[block] % 8, weights=values[block], minlength=num_rows * 8)
+    acc = acc.astype(np.float64, copy=False)
+    r = acc.reshape(num_rows, 8)
+    blocked = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
+    long_rows = (width >= 8) & (width <= _PW_BLOCK)
+    sums[long_rows] = blocked[long_rows]
+    tail = ~short & (col >= m8) & (m <= _PW_BLOCK)
+    t_row, t_pos, t_val = row[tail], (col - m8)[tail], values[tail]
+    for q in range(7):
+        sel = t_pos == q
+        sums[t_row[sel]] += t_val[sel]
+    return sums, width <= _PW_BLOCK

@@ -18,6 +18,7 @@ import configparser
 import math
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from yololab.metrics.mot.frames import Frames, MOTDataError, MOTSequence
 from yololab.metrics.mot.prepare import RowOrigin
 
 __all__ = [
+    "LazySequences",
     "MOTDataWarning",
     "MOTFolder",
     "detect_benchmark",
@@ -200,11 +202,26 @@ def detect_benchmark(names: list[str]) -> str:
     return "none"
 
 
+class LazySequences:
+    """The sequences of a folder, read from disk one at a time while iterating (so evaluation holds one sequence
+    in memory, as TrackEval). Iterating again reads the files again."""
+
+    def __init__(self, names: list[str], read: Callable[[str], MOTSequence]):
+        self.names = names
+        self._read = read
+
+    def __iter__(self) -> Iterator[MOTSequence]:
+        return (self._read(name) for name in self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 @dataclass(frozen=True)
 class MOTFolder:
-    """A loaded benchmark: sequences and where each row came from."""
+    """A benchmark folder: its sequences (read lazily) and, once read, where each row came from."""
 
-    sequences: list[MOTSequence]
+    sequences: LazySequences
     origins: dict[str, tuple[RowOrigin, RowOrigin]]
 
 
@@ -238,11 +255,12 @@ def load_benchmark(gt_dir: str | Path, pred_dir: str | Path, *, seqmap: str | Pa
         seqmap: optional seqmap file restricting (and ordering) the sequences.
 
     Returns:
-        The sequences (sorted by name unless a seqmap orders them) and their row origins.
+        The sequences (sorted by name unless a seqmap orders them; files are read while iterating) and their row
+        origins (filled as each sequence is read). Pass both to :func:`~yololab.metrics.mot.evaluate_mot`.
 
     Raises:
         MOTDataError: no sequences; a seqmap sequence without ground truth; a result file for a sequence that does
-            not exist; any invalid file (see :func:`read_mot_file`, :func:`read_seqinfo`).
+            not exist; while iterating, any invalid file (see :func:`read_mot_file`, :func:`read_seqinfo`).
 
     Warns:
         MOTDataWarning: a sequence without a result file (evaluated as all missed); a sequence without
@@ -270,8 +288,9 @@ def load_benchmark(gt_dir: str | Path, pred_dir: str | Path, *, seqmap: str | Pa
             f"{results[unknown[0]]}: result file for sequence {unknown[0]!r}, which is not in the ground truth "
             f"({gt_dir}{', seqmap ' + str(seqmap) if seqmap else ''}); expected one of {names}"
         )
-    sequences, origins = [], {}
-    for name in names:
+    origins: dict[str, tuple[RowOrigin, RowOrigin]] = {}
+
+    def read(name: str) -> MOTSequence:
         gt, gt_origin = read_mot_file(gt_dir / name / "gt" / "gt.txt")
         if name in results:
             pred, pred_origin = read_mot_file(results[name])
@@ -283,7 +302,7 @@ def load_benchmark(gt_dir: str | Path, pred_dir: str | Path, *, seqmap: str | Pa
                 stacklevel=2,
             )
             pred, pred_origin = Frames.empty(), RowOrigin(str(pred_dir / f"{name}.txt"))
-        length = _sequence_length(gt_dir / name, gt, pred)
-        sequences.append(MOTSequence(name, gt, pred, length))
         origins[name] = (gt_origin, pred_origin)
-    return MOTFolder(sequences, origins)
+        return MOTSequence(name, gt, pred, _sequence_length(gt_dir / name, gt, pred))
+
+    return MOTFolder(LazySequences(names, read), origins)

@@ -20,7 +20,7 @@ import numpy as np
 
 from yololab.metrics.mot.boxes import EPS, overlapping_pairs
 from yololab.metrics.mot.frames import Frames, MOTDataError, MOTSequence, PreparedSequence
-from yololab.metrics.mot.matching import FrameIndex, conflict_frames, solve_max
+from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames, solve_max
 
 __all__ = [
     "DISTRACTOR_CLASSES",
@@ -168,11 +168,12 @@ def distractor_matches(pairs: SequencePairs, distractors: Sequence[int]) -> np.n
     remove[c_pred[easy & is_distractor[c_gt]]] = True
     if hard.size:
         index = FrameIndex(pairs.gt.frame - 1, pairs.pred.frame - 1, c_frame, pairs.num_frames)
-        for t in hard.tolist():
-            score = index.dense(t, c_gt, c_pred, c_iou)
+        dense = DenseFrames(index, hard, c_gt, c_pred, c_frame, pairs.num_frames)
+        g0, p0 = dense.g0.tolist(), dense.p0.tolist()
+        for k, score in enumerate(dense.views(dense.fill(c_iou))):
             rows, cols = solve_max(score)
             ok = score[rows, cols] > 0 + EPS
-            rows, cols = rows[ok] + index.g_off[t], cols[ok] + index.p_off[t]
+            rows, cols = rows[ok] + g0[k], cols[ok] + p0[k]
             remove[cols[is_distractor[rows]]] = True
     return remove
 
