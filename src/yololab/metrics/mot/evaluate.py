@@ -285,7 +285,14 @@ def prepare_sequence(
     for frames, origin, side in ((pairs.gt, gt_origin, "ground truth"), (pairs.pred, pred_origin, "predictions")):
         if len(frames) and frames.classes is None:
             raise MOTDataError(f"{origin.source}: {side} have no class column; expected a class per box")
-    return {c: prepare_class(pairs, gt_ok & (pairs.gt.classes == c), pairs.pred.classes == c) for c in classes}
+    return {c: prepare_class(pairs, gt_ok & _of_class(pairs.gt, c), _of_class(pairs.pred, c)) for c in classes}
+
+
+def _of_class(frames: Frames, cls: int) -> np.ndarray:
+    """Row mask of class ``cls``; an empty side (no rows, so no class column) gives an empty mask."""
+    if frames.classes is None:
+        return np.zeros(len(frames), bool)
+    return frames.classes == cls
 
 
 def _has_classes(frames: Frames) -> bool:

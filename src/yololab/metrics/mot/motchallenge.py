@@ -78,18 +78,20 @@ def _diagnose(path: Path, data: bytes, min_columns: int) -> MOTDataError:
     return MOTDataError(f"{path}: cannot be parsed as MOTChallenge rows")
 
 
-def _nonblank_lines(data: bytes) -> np.ndarray:
-    """1-based numbers of the lines that hold data (not blank)."""
-    buf = np.frombuffer(data, np.uint8)
-    newline = buf == 10
-    line_of = np.cumsum(newline) - newline  # 0-based line index of every byte
-    content = ~np.isin(buf, np.frombuffer(b" \t\r\n,", np.uint8))
-    return np.unique(line_of[content]) + 1
+def _line_numbers(data: bytes, num_rows: int) -> np.ndarray | None:
+    """1-based line number of each parsed row: ``1..n`` for a file without blank lines (the usual case), else
+    found by a pass over the lines; None if the rows cannot be told apart from the lines."""
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if lines == num_rows:
+        return np.arange(1, num_rows + 1)
+    numbers = [i for i, line in enumerate(data.splitlines(), start=1) if line.strip(b" \t\r,")]
+    return np.asarray(numbers) if len(numbers) == num_rows else None
 
 
 def _parse(path: Path, data: bytes) -> np.ndarray:
     """All rows as a float64 array, or raise the diagnosis."""
-    first = next((ln for ln in data.splitlines() if ln.strip()), b"")
+    stripped = data.lstrip()
+    first = stripped[: stripped.find(b"\n")] if b"\n" in stripped else stripped
     comma = b"," in first
     try:
         from io import BytesIO
@@ -145,8 +147,7 @@ def read_mot_file(path: str | Path) -> tuple[Frames, RowOrigin]:
         warnings.warn(f"{path}: empty file, no boxes", MOTDataWarning, stacklevel=2)
         return Frames.empty(), RowOrigin(str(path), np.zeros(0, np.int64))
     arr = _parse(path, data)
-    lines = _nonblank_lines(data)
-    origin = RowOrigin(str(path), lines if lines.size == arr.shape[0] else None)
+    origin = RowOrigin(str(path), _line_numbers(data, arr.shape[0]))
     for col, what in ((0, "frame number"), (1, "id")):
         bad = arr[:, col] != np.round(arr[:, col])
         if bad.any():
