@@ -24,7 +24,7 @@ test-quick: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 demo: $(STAMP)
 	$(BIN)/yololab demo

@@ -4,7 +4,7 @@ Every user gets this data without downloading anything (SPEC §5). A *world* is 
 camera: a noisy, textured background per sequence; objects of several classes (distinct shapes, each class with its
 own hue band, varied size, brightness and texture) moving at constant-ish velocity, rotating, bouncing off the walls
 or leaving the frame, new ones entering from the borders; occluding each other in depth order; and a few *distractors*
-(ellipse, rectangle, pentagon, four-point sparkle) that look like the classes but are none of them.
+(ellipse, rectangle, pentagon) that look like the classes but are none of them.
 
 Choices that matter downstream (also in ``docs/synthetic.md``):
 
@@ -42,14 +42,17 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever a change to the generator changes its output for the same config."""
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "hexagon", "ring", "arrow")
 """Built-in object classes, in class-id order; a world with ``classes = k`` uses the first ``k``."""
 
-DISTRACTOR_NAMES: tuple[str, ...] = ("ellipse", "rectangle", "pentagon", "sparkle")
-"""Shapes resembling a class (circle, square, hexagon/circle, star/cross) that are not one: never labelled."""
+DISTRACTOR_NAMES: tuple[str, ...] = ("ellipse", "rectangle", "pentagon")
+"""Shapes resembling a class (circle, square, hexagon/circle) that are not one: never labelled.
+
+A four-point "sparkle" was dropped in generator version 2: rotated, it is a cross, and it made the cross class
+unlearnable in a short CPU training (AP50 0.20 against 0.81-0.95 for the other classes)."""
 
 DISTRACTOR_CLASS = -1
 """Class written for distractors in ``gt/distractors.txt``."""
@@ -102,7 +105,6 @@ def _unit_shapes() -> dict[str, list[tuple[np.ndarray, int]]]:
         "ellipse": [(_regular(40) * np.array([1.0, 0.6]), 1)],
         "rectangle": [(np.array([(-1, -0.55), (1, -0.55), (1, 0.55), (-1, 0.55)], dtype=float), 1)],
         "pentagon": [(_regular(5), 1)],
-        "sparkle": [(_star(4, 0.3), 1)],
     }
 
 

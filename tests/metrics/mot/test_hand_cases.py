@@ -33,7 +33,7 @@ CASES = {
         _rows([1, 1, *BOX], [2, 1, *BOX], [3, 1, *BOX]),
         _rows([1, 7, *BOX], [3, 7, *BOX]),
         3,
-        {"mota": 1 - 1 / 3, "fn": 1, "frag": 0, "pt": 1}  # tracked 2/3 <= 0.8,
+        {"mota": 1 - 1 / 3, "fn": 1, "frag": 0, "pt": 1},  # tracked 2/3 <= 0.8,
     ),
     # Far-away box: FP 1, FN 1 in frame 2; frame 2 has boxes on both sides, so the track fragments.
     "fragment": (
