@@ -204,3 +204,58 @@ def test_report_has_every_section(trained: Any, workspace: dict[str, Any], tmp_p
         assert "<img" in body or section == "summary", f"section {section} has no figure"
         assert 'class="none"' not in body, f"section {section} says it has no data"
     assert 'src="http' not in page and "<link" not in page, "the report must be self-contained"
+
+
+def test_ctrl_c_ends_the_run_killed_and_keeps_the_weights(
+    workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt during training (here raised at the end of epoch 1) ends the run KILLED, with the
+    epoch already logged and the weights written so far logged as artifacts."""
+    from yololab.runners import train as train_module
+
+    original = train_module._EpochLogger._on_fit_epoch_end
+
+    def interrupt_after_logging(self: Any, trainer: Any) -> None:
+        original(self, trainer)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module._EpochLogger, "_on_fit_epoch_end", interrupt_after_logging)
+    cfg = _config("train", workspace, **{"train.epochs": 3, "train.batch": 8, "run_name": "train-killed",
+                                          "output_dir": str(workspace["root"] / "killed")})  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        train_module.TrainingRunner(cfg, quiet=True).run()
+    client = workspace["client"]
+    runs = client.search_runs(
+        [client.get_experiment_by_name("runner-tests").experiment_id], "attributes.run_name = 'train-killed'"
+    )
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "KILLED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "det.mAP50")] == [1]
+    weights = {a.path for a in client.list_artifacts(run.info.run_id, "weights")}
+    assert "weights/last.pt" in weights
+    assert (workspace["root"] / "killed" / "train" / "weights" / "last.pt").exists()
+
+
+def test_demo_chain_logs_three_runs(workspace: dict[str, Any], mlflow_server: Any) -> None:
+    """``yololab demo``'s chain (train -> infer + track -> quant) on the tiny world: three finished runs."""
+    from yololab.runners.demo import run_demo
+
+    tiny = {k: v for k, v in workspace["common"].items() if k.startswith("data.synthetic") or k == "imgsz"}
+    per_kind = {
+        "train": {**tiny, "train.epochs": 1, "train.batch": 8},
+        "infer": {**tiny, "infer.warmup": 1, "infer.iterations": 5, "infer.batch_size": 2},
+        "quant": {**tiny, "infer.warmup": 1, "infer.iterations": 5, "quant.calibration_size": 4,
+                  "quant.gates.max_accuracy_drop": None},
+    }  # fmt: skip
+    result = run_demo(
+        workspace["root"] / "demo",
+        experiment="demo-test",
+        tracking_uri=mlflow_server.uri,
+        overrides=per_kind,
+        quiet=True,
+    )
+    client = workspace["client"]
+    types = {client.get_run(run_id).data.tags["yololab.experiment_type"] for run_id in result.run_ids.values()}
+    assert types == {"train", "infer", "quant"}
+    assert all(client.get_run(run_id).info.status == "FINISHED" for run_id in result.run_ids.values())

@@ -131,7 +131,7 @@ def _exact_sums(data: PreparedSequence, index: FrameIndex) -> tuple[np.ndarray, 
 
 def _unique_keys(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(keys, return_inverse=True)`` for non-negative keys below ``space`` (dense when small)."""
-    if space <= 1 << 22:
+    if space <= 1 << 20:
         present = np.zeros(space, bool)
         present[keys] = True
         uniq = np.flatnonzero(present)

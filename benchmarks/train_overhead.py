@@ -1,0 +1,83 @@
+"""What yololab adds to a training run: plain Ultralytics training vs the same training through TrainingRunner.
+
+Both arms train the same model YAML on the same synthetic world with the same arguments (the runner's own
+``model.train`` arguments are reused for the plain arm), in one process, alternating A-B-B-A. The yololab arm adds
+the epoch callbacks (metrics read from the validator, a TrainingMetricsSnapshot per epoch), the system collector
+(sampling every 0.5 s), the MLflow recorder (a local SQLite store), and the artifacts (weights, tables, plots).
+Overhead = mean yololab wall time / mean plain wall time - 1. Target: <= 2 %.
+
+Run: ``python benchmarks/train_overhead.py [--epochs 5] [--repeats 2]`` (about 4 min on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
+from yololab.config import default_config_path, load_config
+from yololab.runners._common import prepare_data
+from yololab.runners.train import TrainingRunner
+
+
+def _config(root: Path, epochs: int, arm: str) -> object:
+    return load_config(
+        default_config_path("train"),
+        {
+            "experiment": "train-overhead",
+            "tracking.uri": f"sqlite:///{root / 'mlflow.db'}",
+            "output_dir": str(root / arm),
+            "data.root": str(root / "world"),
+            "imgsz": 128,
+            "train.epochs": epochs,
+        },
+    )
+
+
+def plain(root: Path, epochs: int) -> float:
+    """Ultralytics alone, with the arguments TrainingRunner would pass."""
+    from ultralytics import YOLO
+
+    cfg = _config(root, epochs, "plain")
+    runner = TrainingRunner(cfg, quiet=True)
+    args = runner._train_args(prepare_data(cfg, quiet=True), Path(cfg.output_dir).resolve() / "train")
+    start = time.perf_counter()
+    with ultralytics_log_level():
+        YOLO(cfg.model, task="detect").train(**args)
+    return time.perf_counter() - start
+
+
+def with_yololab(root: Path, epochs: int) -> float:
+    """The same training through TrainingRunner (callbacks, collector, recorder, artifacts)."""
+    cfg = _config(root, epochs, "yololab")
+    start = time.perf_counter()
+    TrainingRunner(cfg, quiet=True).run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2, help="A-B-B-A blocks")
+    args = parser.parse_args()
+    prepare_ultralytics_offline()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        prepare_data(_config(root, args.epochs, "plain"), quiet=True)
+        times: dict[str, list[float]] = {"plain": [], "yololab": []}
+        for _ in range(args.repeats):
+            for arm in ("plain", "yololab", "yololab", "plain"):
+                fn = plain if arm == "plain" else with_yololab
+                times[arm].append(fn(root, args.epochs))
+                print(f"{arm:8s} {times[arm][-1]:7.2f} s", flush=True)
+    a, b = statistics.mean(times["plain"]), statistics.mean(times["yololab"])
+    print(f"\nplain Ultralytics: mean {a:.2f} s over {len(times['plain'])} runs  {times['plain']}")
+    print(f"yololab runner:    mean {b:.2f} s over {len(times['yololab'])} runs  {times['yololab']}")
+    print(f"overhead: {100 * (b / a - 1):+.2f} % of wall time (target <= 2 %)")
+
+
+if __name__ == "__main__":
+    main()
