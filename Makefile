@@ -32,6 +32,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mot_eval.py
 	$(BIN)/python benchmarks/collector_overhead.py
+	$(BIN)/python benchmarks/recorder_unreachable.py
+	$(BIN)/python benchmarks/train_overhead.py
+	$(BIN)/python benchmarks/infer_vs_ultralytics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -19,9 +19,11 @@ def register(app: typer.Typer) -> None:
             None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."
         ),
     ) -> None:
-        """Show runs side by side on the same metric keys (with last - first differences); optionally write an
-        HTML report with training curves, latency CDFs, per-class AP, the quantization comparison and MOT
-        metrics per sequence."""
+        """Show runs side by side on the same metric keys, with last - first differences.
+
+        With --output, also write a self-contained HTML report: training curves, latency CDFs, per-class AP, the
+        quantization comparison and MOT metrics per sequence.
+        """
         from yololab.adapters.mlflow_reader import find_run_ids, load_runs
         from yololab.report.compare import print_comparison, render_html
 

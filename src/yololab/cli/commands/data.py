@@ -6,6 +6,11 @@ from pathlib import Path
 
 import typer
 
+from yololab.data.synthetic import SyntheticWorldConfig
+
+_D = SyntheticWorldConfig()
+"""The defaults every option shows (one source of truth: the config model)."""
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``data`` command group to the yololab application."""
@@ -15,15 +20,21 @@ def register(app: typer.Typer) -> None:
     def synth(
         out: Path = typer.Argument(..., help="Output folder (created; a world already there is regenerated)."),
         seed: int = typer.Option(0, help="Random seed; the same settings give the same bytes."),
-        sequences: int = typer.Option(18, help="Number of sequences (train + val)."),
-        frames: int = typer.Option(12, help="Frames per training sequence."),
-        val_frames: int | None = typer.Option(40, help="Frames per val/tracking sequence (default: --frames)."),
-        classes: int = typer.Option(5, help="Number of object classes (at most 8)."),
-        size: str = typer.Option("160x160", help="Image size WIDTHxHEIGHT."),
-        val_fraction: float = typer.Option(0.1, help="Fraction of the sequences used for val and tracking."),
-        min_objects: int = typer.Option(3, help="Fewest objects aimed for in view."),
-        max_objects: int = typer.Option(7, help="Most objects aimed for in view."),
-        max_distractors: int = typer.Option(2, help="Most distractors (look-alike shapes, never labelled) in view."),
+        sequences: int = typer.Option(_D.sequences, help="Number of sequences (train + val)."),
+        frames: int = typer.Option(_D.frames, help="Frames per training sequence."),
+        val_frames: int | None = typer.Option(
+            _D.val_frames, help="Frames per val/tracking sequence (default: --frames)."
+        ),
+        classes: int = typer.Option(_D.classes, help="Number of object classes (at most 8)."),
+        size: str = typer.Option(f"{_D.size[0]}x{_D.size[1]}", help="Image size WIDTHxHEIGHT."),
+        val_fraction: float = typer.Option(
+            _D.val_fraction, help="Fraction of the sequences used for val and tracking."
+        ),
+        min_objects: int = typer.Option(_D.objects[0], help="Fewest objects aimed for in view."),
+        max_objects: int = typer.Option(_D.objects[1], help="Most objects aimed for in view."),
+        max_distractors: int = typer.Option(
+            _D.distractors[1], help="Most distractors (look-alike shapes, never labelled) in view."
+        ),
         image_format: str = typer.Option("jpg", help="Image format: jpg or png."),
         overwrite: bool = typer.Option(False, help="Also write into a non-empty folder that holds no world."),
     ) -> None:

@@ -17,8 +17,10 @@ def register(app: typer.Typer) -> None:
         tracking_uri: str | None = typer.Option(None, help="Default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db."),
         epochs: int | None = typer.Option(None, help="Override the default training epochs (fewer = faster, worse)."),
     ) -> None:
-        """Generate the synthetic world, train the default model, benchmark it with tracking, quantize it —
-        three MLflow runs — then print a summary and how to open them."""
+        """Synthetic world -> train -> inference benchmark with tracking -> quantization: three MLflow runs.
+
+        Ends with a summary table, where the runs are, and the command that opens the MLflow UI on them.
+        """
         from yololab.runners.demo import run_demo
 
         overrides = {"train": {"train.epochs": epochs}} if epochs else None
