@@ -31,20 +31,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import cv2
 import numpy as np
 
-QuantMethod = Literal[
-    "onnx-int8-static",
-    "onnx-int8-dynamic",
-    "ultralytics-int8",
-    "onnx-fp16",
-    "openvino-int8",
-    "tensorrt-fp16",
-    "tensorrt-int8",
-]
+from yololab.config import QuantMethod
+
 QUANT_METHODS: tuple[str, ...] = get_args(QuantMethod)
 
 _ONNX_METHODS = frozenset({"onnx-int8-static", "onnx-int8-dynamic", "onnx-fp16"})

@@ -7,6 +7,7 @@ configs; ends with a summary table and the command that opens the MLflow UI on t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,15 @@ def _config(kind: str, workdir: Path, experiment: str, tracking_uri: str | None,
     return load_config(default_config_path(kind), overrides)
 
 
+def _timed(result: DemoResult, kind: str, run: Callable[[], Any]) -> Any:
+    """Run one experiment, recording its wall time and run id in ``result``."""
+    start = time.perf_counter()
+    outcome = run()
+    result.seconds[kind] = time.perf_counter() - start
+    result.run_ids[kind] = outcome.run_id
+    return outcome
+
+
 def run_demo(
     workdir: Path = Path("yololab-demo"),
     *,
@@ -75,11 +85,8 @@ def run_demo(
     weights = {"model": str(trained.best_weights)}
 
     say("[bold]2/3 infer[/] (validation, benchmark loop, ByteTrack over the MOT sequences)")
-    start = time.perf_counter()
     infer_cfg = _config("infer", workdir, experiment, tracking_uri, {**weights, **extra.get("infer", {})})
-    inferred = InferenceBenchmarkRunner(infer_cfg, quiet=quiet).run()
-    result.seconds["infer"] = time.perf_counter() - start
-    result.run_ids["infer"] = inferred.run_id
+    inferred = _timed(result, "infer", InferenceBenchmarkRunner(infer_cfg, quiet=quiet).run)
     m = inferred.metrics
     result.headline["infer"] = {
         "mAP50": m.detection.mAP50, "fps": m.system.fps, "p95_ms": m.system.inference_time_p95_ms,
@@ -87,11 +94,8 @@ def run_demo(
     }  # fmt: skip
 
     say("[bold]3/3 quant[/] (ONNX FP32 vs ONNX INT8 static, onnxruntime CPU)")
-    start = time.perf_counter()
     quant_cfg = _config("quant", workdir, experiment, tracking_uri, {**weights, **extra.get("quant", {})})
-    quantized = QuantizationRunner(quant_cfg, quiet=quiet).run()
-    result.seconds["quant"] = time.perf_counter() - start
-    result.run_ids["quant"] = quantized.run_id
+    quantized = _timed(result, "quant", QuantizationRunner(quant_cfg, quiet=quiet).run)
     result.gates_passed = quantized.gates_passed
     c = quantized.metrics.comparison
     result.headline["quant"] = {
@@ -114,8 +118,23 @@ def print_summary(result: DemoResult, experiment: str) -> None:
     console.print(table)
     console.print(f"tracking store: [bold]{result.tracking_uri}[/]  (total {sum(result.seconds.values()):.0f} s)")
     if result.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in result.tracking_uri:
-        console.print(f"open the MLflow UI: [bold]mlflow ui --backend-store-uri {result.tracking_uri}[/]")
+        ui = f"{_tool('mlflow')} ui --backend-store-uri {result.tracking_uri}"
+        console.print(f"open the MLflow UI: [bold]{ui}[/]", soft_wrap=True)
     else:
         console.print(f"open {result.tracking_uri} in a browser")
     ids = " ".join(result.run_ids.values())
-    console.print(f"compare them: [bold]yololab compare {ids} --output report.html[/]")
+    console.print(f"compare them: [bold]{_tool('yololab')} compare {ids} --output report.html[/]", soft_wrap=True)
+
+
+def _tool(name: str) -> str:
+    """The console script as the user can call it: from this interpreter's environment when it is not on PATH."""
+    import shutil
+    import sys
+
+    local = Path(sys.executable).parent / name
+    if shutil.which(name) == str(local) or not local.exists():
+        return name
+    try:
+        return str(local.relative_to(Path.cwd()))
+    except ValueError:
+        return str(local)

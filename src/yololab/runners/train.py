@@ -1,9 +1,10 @@
 """TrainingRunner: Ultralytics training, one ``TrainingMetricsSnapshot`` logged per epoch (``step = epoch``).
 
-Steps are 1-based epochs (``step = 1`` after the first epoch), as in Ultralytics' ``results.csv``. The final
-evaluation of ``best.pt`` is logged at the last epoch's step, after that epoch's own values, so it is each
-``det.*`` key's latest value (what MLflow shows in run tables and comparisons) while every per-epoch key keeps
-exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) and model statistics exist only there.
+Steps are 1-based epochs (``step = 1`` after the first epoch), as in Ultralytics' ``results.csv``. Per-epoch
+``det.*`` are Ultralytics' validation during training. The final evaluation of ``best.pt`` is yololab's validator
+(the one ``infer`` and ``quant`` use, ``rect=False``), logged at the last epoch's step after that epoch's own values,
+so it is each ``det.*`` key's latest value (what MLflow shows in run tables and comparisons) while every per-epoch key
+keeps exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) and model statistics exist only there.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.system_collector import SystemMetricsCollector
 from yololab.config import ExperimentConfig
 from yololab.metrics.results import TrainingMetricsSnapshot
-from yololab.metrics.system import SystemMetrics
 from yololab.runners._common import (
     EpochProgress,
     PreparedData,
@@ -58,7 +58,6 @@ class _EpochLogger:
         self.progress = progress
         self.on_snapshot = on_snapshot
         self.history: list[TrainingMetricsSnapshot] = []
-        self.final: TrainingMetricsSnapshot | None = None
         self.class_keys: dict[str, str] = {}
         self._in_final_eval = False
         self._epoch_start = time.perf_counter()
@@ -92,20 +91,15 @@ class _EpochLogger:
     def _on_fit_epoch_end(self, trainer: Any) -> None:
         from yololab.adapters.ultralytics_detection import detection_from_det_metrics, trainer_losses, with_losses
 
-        final = self._in_final_eval
-        detection = detection_from_det_metrics(trainer.validator.metrics, per_class=final)
-        train_losses, val_losses = trainer_losses(trainer)
-        if final:
-            step = self.history[-1].epoch if self.history else int(trainer.epoch)
-            snapshot = TrainingMetricsSnapshot(epoch=step, detection=detection, system=SystemMetrics())
-            self.final = snapshot
-        else:
-            detection = with_losses(detection, train_losses, val_losses)
-            system = self.collector.to_system_metrics()
-            system.epoch_time_s = time.perf_counter() - self._epoch_start
-            snapshot = TrainingMetricsSnapshot(epoch=int(trainer.epoch) + 1, detection=detection, system=system)
-            self.history.append(snapshot)
-            self.progress.advance(snapshot)
+        if self._in_final_eval:  # Ultralytics' own evaluation of best.pt: yololab's validator replaces it
+            return
+        detection = detection_from_det_metrics(trainer.validator.metrics, per_class=False)
+        detection = with_losses(detection, *trainer_losses(trainer))
+        system = self.collector.to_system_metrics()
+        system.epoch_time_s = time.perf_counter() - self._epoch_start
+        snapshot = TrainingMetricsSnapshot(epoch=int(trainer.epoch) + 1, detection=detection, system=system)
+        self.history.append(snapshot)
+        self.progress.advance(snapshot)
         self.recorder.log_metrics(snapshot.to_mlflow_dict(self.class_keys), step=snapshot.epoch)
         if self.on_snapshot is not None:
             self.on_snapshot(snapshot)
@@ -161,10 +155,28 @@ class TrainingRunner:
             recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
             self._log_artifacts(recorder, save_dir, logger)
         best, last = _weights(save_dir)
-        if logger.final is not None and best is not None:
-            stats = log_model_stats(recorder, best, cfg.imgsz, step=logger.final.epoch)
-            logger.final.system = stats
-        return TrainingResult(recorder.run_id, save_dir, best, last, logger.final, logger.history)
+        final = self._log_final(recorder, logger, best, data) if best is not None and logger.history else None
+        return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history)
+
+    def _log_final(
+        self, recorder: ExperimentRecorder, logger: _EpochLogger, best: Path, data: PreparedData
+    ) -> TrainingMetricsSnapshot:
+        """Evaluate ``best.pt`` with yololab's validator (as ``infer`` and ``quant`` do, ``rect=False``, so the
+        final ``det.*`` of a training run equal an inference run's on the same weights) and log it, with the model
+        statistics, at the last epoch's step."""
+        from yololab.adapters.ultralytics_env import ultralytics_log_level
+        from yololab.report.plots import plot_per_class_ap
+        from yololab.runners.measure import validate_model
+
+        cfg = self.config
+        with ultralytics_log_level():
+            detection = validate_model(best, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device)
+        final = TrainingMetricsSnapshot(epoch=logger.history[-1].epoch, detection=detection)
+        recorder.log_metrics(final.to_mlflow_dict(logger.class_keys), step=final.epoch)
+        final.system = log_model_stats(recorder, best, cfg.imgsz, step=final.epoch)
+        if detection.per_class_ap:
+            recorder.log_figure(plot_per_class_ap({"best.pt": detection.per_class_ap}), "plots/per_class_ap.png")
+        return final
 
     def _train_args(self, data: PreparedData, save_dir: Path) -> dict[str, Any]:
         cfg, t = self.config, self.config.train
@@ -192,7 +204,7 @@ class TrainingRunner:
 
     def _log_artifacts(self, recorder: ExperimentRecorder, save_dir: Path, logger: _EpochLogger) -> None:
         """Weights, results table, per-epoch plot, per-class AP plot and the class-key mapping (best effort)."""
-        from yololab.report.plots import plot_epoch_curves, plot_per_class_ap
+        from yololab.report.plots import plot_epoch_curves
 
         best, last = _weights(save_dir)
         for weights in (best, last):
@@ -208,9 +220,6 @@ class TrainingRunner:
             recorder.log_figure(plot_epoch_curves(history), "plots/metrics_per_epoch.png")
             _write_epoch_table(save_dir / "yololab_epochs.csv", logger.history)
             recorder.log_artifact(save_dir / "yololab_epochs.csv", "tables")
-        if logger.final is not None and logger.final.detection.per_class_ap:
-            fig = plot_per_class_ap({"best.pt": logger.final.detection.per_class_ap})
-            recorder.log_figure(fig, "plots/per_class_ap.png")
 
 
 def _weights(save_dir: Path) -> tuple[Path | None, Path | None]:
