@@ -259,3 +259,24 @@ def test_demo_chain_logs_three_runs(workspace: dict[str, Any], mlflow_server: An
     types = {client.get_run(run_id).data.tags["yololab.experiment_type"] for run_id in result.run_ids.values()}
     assert types == {"train", "infer", "quant"}
     assert all(client.get_run(run_id).info.status == "FINISHED" for run_id in result.run_ids.values())
+
+
+def test_compare_cli_prints_the_runs_side_by_side_and_writes_the_report(
+    trained: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from yololab.cli import app
+
+    uri = workspace["common"]["tracking.uri"]
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app, ["compare", "--experiment", "runner-tests", "--tracking-uri", uri, "--output", str(report)],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "det.mAP50" in result.output and "Δ last-first" in result.output
+    assert report.read_text(encoding="utf-8").startswith("<!doctype html>")
+    missing = CliRunner().invoke(app, ["compare", "--experiment", "no-such-experiment", "--tracking-uri", uri])
+    assert missing.exit_code == 2
+    assert "no MLflow experiment named 'no-such-experiment'" in missing.output
