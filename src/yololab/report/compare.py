@@ -153,7 +153,7 @@ def _mot(runs: Sequence[RunData]) -> str:
             f: {name: table["sequences"][name].get(f, 0.0) for name in table["sequences"]}
             for f in ("hota", "mota", "idf1")
         }
-        fig = plots.plot_per_class_ap(series, title=f"{r.label}: MOT metrics per sequence")
+        fig = plots.plot_per_class_ap(series, title=f"{r.label}: MOT metrics per sequence", ylabel="fraction")
         parts.append(f"<h3>{html.escape(r.label)}</h3>" + _table(["sequence", *fields], rows)
                      + _img(plots.figure_to_data_uri(fig), f"MOT {r.label}"))  # fmt: skip
     return "".join(parts) or _none("MOT metrics")

@@ -42,8 +42,10 @@ def plot_epoch_curves(history: EpochSeries, *, title: str = "Training") -> Figur
     return fig
 
 
-def plot_per_class_ap(series: Mapping[str, Mapping[str, float]], *, title: str = "Per-class AP50-95") -> Figure:
-    """Grouped bars: one group per class, one bar per series (e.g. one per run, or original vs quantized)."""
+def plot_per_class_ap(
+    series: Mapping[str, Mapping[str, float]], *, title: str = "Per-class AP50-95", ylabel: str = "AP"
+) -> Figure:
+    """Grouped bars: one group per class (or sequence), one bar per series (e.g. per run, or original vs quantized)."""
     classes = sorted({c for values in series.values() for c in values})
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) * max(1, len(series))), 4))
     width = 0.8 / max(1, len(series))
@@ -51,7 +53,7 @@ def plot_per_class_ap(series: Mapping[str, Mapping[str, float]], *, title: str =
     for i, (label, values) in enumerate(series.items()):
         ax.bar(x + i * width, [values.get(c, np.nan) for c in classes], width, label=label)
     ax.set_xticks(x + width * (len(series) - 1) / 2, classes, rotation=30, ha="right")
-    ax.set(title=title, ylabel="AP", ylim=(0, 1.02))
+    ax.set(title=title, ylabel=ylabel, ylim=(0, 1.02))
     ax.grid(axis="y", alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)

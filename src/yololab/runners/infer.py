@@ -108,7 +108,7 @@ class InferenceBenchmarkRunner:
             conf=tcfg.conf, out_dir=out_dir,
         )  # fmt: skip
         recorder.log_artifact(out_dir, "mot_results")
-        return evaluate_tracking(run, num_classes=len(data.class_names)), run.tracker_ms
+        return evaluate_tracking(run), run.tracker_ms
 
     def _tags(self, weights: Path, details: dict[str, str], reasons: dict[str, str]) -> dict[str, str]:
         icfg = self.config.infer
@@ -120,12 +120,8 @@ class InferenceBenchmarkRunner:
             "yololab.model_format": details.get("format", weights.suffix),
             "yololab.latency_percentiles": "numpy.percentile, linear interpolation, warm-up excluded",
         }
-        if weights.suffix == ".onnx":
-            import onnxruntime as ort
-
-            tags["yololab.execution_provider"] = (
-                ort.get_available_providers()[0] if "cuda" in self.config.device else "CPUExecutionProvider"
-            )
+        if "execution_provider" in details:
+            tags["yololab.execution_provider"] = details["execution_provider"]
         if icfg.tracking.enabled:
             tags["yololab.tracker"] = icfg.tracking.tracker
         return {**tags, **unavailable_tags(reasons)}

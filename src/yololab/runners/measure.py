@@ -96,11 +96,14 @@ def read_images(paths: Sequence[Path], *, limit: int | None = None) -> list[np.n
     return images
 
 
-def pin_threads(model: Any, threads: int) -> None:
+def pin_threads(model: Any, threads: int) -> str | None:
     """Fix the CPU thread count: torch's intra-op pool, and onnxruntime's session when the model is ONNX.
 
     The ONNX session is rebuilt with ``intra_op_num_threads = threads`` and thread spinning off (onnxruntime's
     default lets idle workers spin, which on a small CPU slows the letterbox and NMS that follow each inference).
+
+    Returns:
+        The onnxruntime execution provider that runs the model, or None for a model that is not ONNX.
     """
     import torch
 
@@ -108,7 +111,7 @@ def pin_threads(model: Any, threads: int) -> None:
     backend = getattr(getattr(getattr(model, "predictor", None), "model", None), "backend", None)
     session = getattr(backend, "session", None)
     if session is None or not hasattr(session, "get_providers"):
-        return
+        return None
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -117,6 +120,7 @@ def pin_threads(model: Any, threads: int) -> None:
     # Idle workers must not spin: they would steal the cores torch's pre/postprocessing needs right after.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     backend.session = ort.InferenceSession(session._model_path, options, providers=session.get_providers())
+    return str(backend.session.get_providers()[0])
 
 
 def default_threads() -> int:
@@ -156,9 +160,10 @@ def benchmark_models(
     threads = threads or default_threads()
     loaded = {label: load_model(w) for label, w in models.items()}
     kwargs: dict[str, Any] = {"imgsz": imgsz, "device": device, "verbose": False, **({"half": True} if half else {})}
-    for model in loaded.values():
+    providers: dict[str, str | None] = {}
+    for label, model in loaded.items():
         model.predict(images[0], **kwargs)  # creates the predictor
-        pin_threads(model, threads)
+        providers[label] = pin_threads(model, threads)
     results = {label: BenchmarkResult(system=SystemMetrics()) for label in loaded}
     batch1 = _alternate(loaded, images, kwargs, warmup=warmup, iterations=iterations, block=block, batch=1)
     for label, collector in batch1.items():
@@ -177,6 +182,7 @@ def benchmark_models(
             "threads": str(threads),
             "device": device,
             "format": Path(str(weights)).suffix or "dir",
+            **({"execution_provider": providers[label]} if providers[label] else {}),
         }
     return results
 

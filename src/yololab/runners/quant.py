@@ -137,6 +137,8 @@ class QuantizationRunner:
             "yololab.gates": "failed" if failed else "passed",
             **{f"yololab.quant.{k}": str(v)[:4000] for k, v in details.items()},
         }
+        if "execution_provider" in bench:
+            tags["yololab.execution_provider"] = bench["execution_provider"]
         if failed:
             tags["yololab.gates.failed"] = "; ".join(failed)
         return {**tags, **unavailable_tags(reasons)}

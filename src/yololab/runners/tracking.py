@@ -158,10 +158,14 @@ def write_mot_file(path: Path, rows: np.ndarray) -> None:
     np.savetxt(path, rows.reshape(-1, 10), fmt=fmt, delimiter=",")
 
 
-def evaluate_tracking(run: TrackingRun, *, num_classes: int) -> MOTEvaluation:
-    """yololab's MOT engine on the tracker output (no MOTChallenge preprocessing: classes 1..num_classes)."""
+def evaluate_tracking(run: TrackingRun) -> MOTEvaluation:
+    """yololab's MOT engine on the tracker output, per class, no MOTChallenge preprocessing.
+
+    The classes evaluated are those present in the ground truth or the predictions: a class of the dataset that
+    appears in neither would otherwise count as a zero in TrackEval's class average.
+    """
     sequences = [
         sequence_from_rows(name, run.ground_truth[name], run.predictions[name][:, :9], run.num_frames[name])
         for name in run.predictions
     ]
-    return evaluate_mot(sequences, benchmark="none", classes=range(1, num_classes + 1))
+    return evaluate_mot(sequences, benchmark="none")

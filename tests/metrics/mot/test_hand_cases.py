@@ -104,3 +104,23 @@ def test_metrics_package_stays_pure() -> None:
         "bad = {'ultralytics', 'mlflow', 'pynvml', 'torch'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.quick
+def test_per_sequence_class_average_leaves_out_classes_absent_from_that_sequence() -> None:
+    """Perfect tracking of class 1 in sequence a and class 2 in sequence b: every per-sequence score is 1.
+
+    TrackEval combines classes only over all sequences (with empty classes counted); per sequence yololab leaves
+    a class with neither ground truth nor predictions in that sequence out of the average.
+    """
+    from yololab.metrics.mot import evaluate_mot, sequence_from_rows
+
+    gt_a = np.array([[f, 1, 10 + f, 10, 10, 10, 1, 1, 1] for f in range(1, 6)], float)
+    gt_b = np.array([[f, 7, 40, 40 - f, 12, 12, 1, 2, 1] for f in range(1, 6)], float)
+    result = evaluate_mot([sequence_from_rows("a", gt_a, gt_a, 5), sequence_from_rows("b", gt_b, gt_b, 5)])
+    assert result.classes == (1, 2)
+    for name, scores in result.sequences().items():
+        values = scores.to_dict()
+        assert (values["hota"], values["mota"], values["idf1"]) == pytest.approx((1.0, 1.0, 1.0)), name
+    combined = result.combined().to_dict()
+    assert (combined["hota"], combined["mota"]) == pytest.approx((1.0, 1.0))

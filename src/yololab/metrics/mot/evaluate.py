@@ -142,11 +142,19 @@ def _mean_fields(results: list[Any], skip: str, counts: Any) -> dict[str, Any]:
     return {skip: counts, **{n: float(np.mean([getattr(r, n) for r in results])) for n in names}}
 
 
-def _combine_classes(parts: list[MOTScores], *, class_averaged: bool) -> MOTScores:
-    """TrackEval's ``combine_classes_class_averaged`` (ignore_empty_classes=False) or ``..._det_averaged``."""
-    count = sum((p.count for p in parts), CountMetrics())
+def _combine_classes(parts: list[MOTScores], *, class_averaged: bool, ignore_empty_classes: bool = False) -> MOTScores:
+    """TrackEval's ``combine_classes_class_averaged`` or ``..._det_averaged``.
+
+    ``ignore_empty_classes`` (TrackEval's option of the same name) leaves out of the class average the classes with
+    no ground truth and no prediction; TrackEval's evaluator uses False for its combined result, and so does
+    yololab's ``class_averaged``. Per sequence (which TrackEval does not combine over classes) yololab uses True, so
+    that a class absent from one sequence does not count as a zero score there.
+    """
     if not class_averaged:
         return _combine_sequences(parts)
+    if ignore_empty_classes:
+        parts = [p for p in parts if p.count.gt_dets + p.count.pred_dets > 0] or parts
+    count = sum((p.count for p in parts), CountMetrics())
     clear = identity = hota = None
     if parts[0].clear is not None:
         total = combine_clear([p.clear for p in parts]).counts
@@ -181,7 +189,8 @@ class MOTEvaluation:
         combined_per_class: class -> sequences combined.
         class_averaged: classes averaged (combined over sequences); None with one class.
         detection_averaged: classes pooled (combined over sequences); None with one class.
-        sequences_class_averaged: the same per sequence (empty with one class).
+        sequences_class_averaged: the same per sequence; classes with neither ground truth nor predictions in that
+            sequence are left out of its average (empty with one class).
         sequences_detection_averaged: the same per sequence (empty with one class).
     """
 
@@ -382,6 +391,8 @@ def _combine(classes: tuple[int, ...], per_class: dict[int, dict[str, MOTScores]
         combined,
         class_averaged=_combine_classes(parts, class_averaged=True),
         detection_averaged=_combine_classes(parts, class_averaged=False),
-        sequences_class_averaged={n: _combine_classes(p, class_averaged=True) for n, p in by_seq.items()},
+        sequences_class_averaged={
+            n: _combine_classes(p, class_averaged=True, ignore_empty_classes=True) for n, p in by_seq.items()
+        },
         sequences_detection_averaged={n: _combine_classes(p, class_averaged=False) for n, p in by_seq.items()},
     )
