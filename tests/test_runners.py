@@ -280,3 +280,28 @@ def test_compare_cli_prints_the_runs_side_by_side_and_writes_the_report(
     missing = CliRunner().invoke(app, ["compare", "--experiment", "no-such-experiment", "--tracking-uri", uri])
     assert missing.exit_code == 2
     assert "no MLflow experiment named 'no-such-experiment'" in missing.output
+
+
+def test_quant_cli_exits_3_and_tags_the_run_when_a_gate_is_missed(
+    trained: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from yololab.cli import app
+
+    config = tmp_path / "quant.yaml"
+    config.write_text(yaml.safe_dump({"kind": "quant", "model": str(trained.best_weights)}))
+    sets = {**workspace["common"], "run_name": "quant-gated", "quant.calibration_size": 4, "infer.warmup": 1,
+            "infer.iterations": 5, "quant.gates.min_speedup": 1000.0}  # fmt: skip
+    args = ["quant", str(config)] + [a for k, v in sets.items() for a in ("--set", f"{k}={yaml.safe_dump(v).strip()}")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "quality gates missed: speedup_ratio" in result.output
+    client = workspace["client"]
+    run = client.search_runs(
+        [client.get_experiment_by_name("runner-tests").experiment_id], "attributes.run_name = 'quant-gated'"
+    )[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["yololab.gates"] == "failed"
+    assert "min_speedup 1000.0" in run.data.tags["yololab.gates.failed"]

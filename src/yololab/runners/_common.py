@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,31 @@ class EpochProgress:
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+@contextlib.contextmanager
+def step_progress(label: str, total: int, *, quiet: bool = False) -> Iterator[Callable[[], None]]:
+    """Progress over ``total`` steps: a live bar on a terminal, a line every 10 % in a log file (or when piped).
+
+    Yields the function to call after each step.
+    """
+    if quiet or total <= 0:
+        yield lambda: None
+        return
+    if console.is_terminal:
+        with Progress(
+            TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("", total=total)
+            yield lambda: progress.advance(task)
+        return
+    done = 0
+    marks = {max(1, round(total * k / 10)) for k in range(1, 11)}
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if done in marks:
+            print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
+
+    yield advance

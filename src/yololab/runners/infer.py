@@ -16,7 +16,14 @@ from yololab.metrics.latency import latency_stats
 from yololab.metrics.mot import MOTEvaluation, to_mot_metrics
 from yololab.metrics.results import InferenceMetricsResult
 from yololab.metrics.system import SystemMetrics
-from yololab.runners._common import PreparedData, console, open_recorder, prepare_data, unavailable_tags
+from yololab.runners._common import (
+    PreparedData,
+    console,
+    open_recorder,
+    prepare_data,
+    step_progress,
+    unavailable_tags,
+)
 from yololab.runners.measure import benchmark_models, list_images, read_images, validate_model
 
 
@@ -95,7 +102,7 @@ class InferenceBenchmarkRunner:
 
     def _track(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> tuple[Any, list[float]]:
         from yololab.runners.measure import load_model
-        from yololab.runners.tracking import evaluate_tracking, track_sequences
+        from yololab.runners.tracking import evaluate_tracking, list_sequences, track_sequences
 
         cfg, tcfg = self.config, self.config.infer.tracking  # type: ignore[union-attr]
         if data.mot_dir is None:
@@ -103,10 +110,12 @@ class InferenceBenchmarkRunner:
             return None, []
         self._say(f"[bold]track[/] {tcfg.tracker} over {data.mot_dir}")
         out_dir = Path(cfg.output_dir).resolve() / "infer" / "mot_results"
-        run = track_sequences(
-            load_model(weights), data.mot_dir, tracker=tcfg.tracker, imgsz=cfg.imgsz, device=cfg.device,
-            conf=tcfg.conf, out_dir=out_dir,
-        )  # fmt: skip
+        frames = sum(len(list((seq / "img1").iterdir())) for seq in list_sequences(data.mot_dir))
+        with step_progress("tracking", frames, quiet=self.quiet) as advance:
+            run = track_sequences(
+                load_model(weights), data.mot_dir, tracker=tcfg.tracker, imgsz=cfg.imgsz, device=cfg.device,
+                conf=tcfg.conf, out_dir=out_dir, on_frame=advance,
+            )  # fmt: skip
         recorder.log_artifact(out_dir, "mot_results")
         return evaluate_tracking(run), run.tracker_ms
 

@@ -89,7 +89,13 @@ def register(app: typer.Typer) -> None:
             result = InferenceBenchmarkRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
-        typer.echo(f"run {result.run_id}")
+        m = result.metrics
+        parts = [f"mAP50 {m.detection.mAP50:.4f}", f"mAP50-95 {m.detection.mAP50_95:.4f}"]
+        if m.system.fps is not None and m.system.inference_time_p95_ms is not None:
+            parts += [f"fps {m.system.fps:.1f}", f"p95 {m.system.inference_time_p95_ms:.2f} ms"]
+        if m.mot is not None and m.mot.hota is not None and m.mot.mota is not None:
+            parts += [f"HOTA {m.mot.hota:.4f}", f"MOTA {m.mot.mota:.4f}", f"IDF1 {m.mot.idf1:.4f}"]
+        typer.echo(f"run {result.run_id}: " + "  ".join(parts))
 
     @app.command()
     def quant(
@@ -112,7 +118,10 @@ def register(app: typer.Typer) -> None:
         except (QuantizationUnavailable, FileNotFoundError, ValueError) as err:
             _fail(err)
         c = result.metrics.comparison
-        typer.echo(f"run {result.run_id}: {c}")
+        assert c is not None
+        values = {k: v for k, v in c.to_mlflow_dict("comparison").items()}
+        typer.echo(f"run {result.run_id}: " + "  ".join(f"{k.split('.', 1)[1]} {v:.4f}" for k, v in values.items()))
+        typer.echo(f"quantized model: {result.quantized_model}")
         if not result.gates_passed:
             typer.secho("quality gates missed: " + "; ".join(result.failed_gates), fg="red", err=True)
             raise typer.Exit(3)
