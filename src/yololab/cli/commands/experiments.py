@@ -8,26 +8,22 @@ from typing import Any
 import typer
 
 CONFIG_HELP = "Experiment YAML (see configs/). Without it, the packaged default for this experiment type is used."
-SET_HELP = "Override any config field by its dotted path, e.g. --set train.lr0=0.02 (repeatable; YAML-typed value)."
+SET_HELP = (
+    "Override any config field by its dotted path, e.g. --set train.lr0=0.02 "
+    "(repeatable; YAML-typed value; wins over the other options)."
+)
 
 
-def _overrides(sets: list[str] | None, **named: Any) -> dict[str, Any]:
-    from yololab.config import parse_set_option
+def _load(kind: str, config: Path | None, options: dict[str, Any], sets: list[str] | None) -> Any:
+    """The config of this command: the file (or packaged default) with its shortcut options and ``--set`` applied.
 
-    out: dict[str, Any] = {}
-    for item in sets or []:
-        key, value = parse_set_option(item)
-        out[key] = value
-    out.update({k: v for k, v in named.items() if v is not None})
-    return out
-
-
-def _load(kind: str, config: Path | None, overrides: dict[str, Any]) -> Any:
-    from yololab.config import ConfigError, default_config_path, load_config
+    A bad ``--set``, an invalid field or a config of another kind exits 2 with the reason.
+    """
+    from yololab.config import ConfigError, default_config_path, load_config, overrides_from_cli
 
     try:
-        cfg = load_config(config or default_config_path(kind), overrides)
-    except ConfigError as err:
+        cfg = load_config(config or default_config_path(kind), overrides_from_cli(options, sets or []))
+    except (ConfigError, ValueError) as err:
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
     if cfg.kind != kind:
@@ -60,8 +56,9 @@ def register(app: typer.Typer) -> None:
         """Train a YOLO model; log det.* and sys.* every epoch (step = epoch) and the final evaluation."""
         from yololab.runners.train import TrainingRunner
 
-        cfg = _load("train", config, _overrides(set_, **{"train.epochs": epochs, "imgsz": imgsz, "model": model,
-                    "device": device, "experiment": experiment, "run_name": run_name}))  # fmt: skip
+        options = {"epochs": epochs, "imgsz": imgsz, "model": model, "device": device, "experiment": experiment,
+                   "run_name": run_name}  # fmt: skip
+        cfg = _load("train", config, options, set_)
         result = TrainingRunner(cfg).run()
         final = result.final.detection if result.final else None
         typer.echo(f"run {result.run_id}: best weights {result.best_weights}")
@@ -82,9 +79,9 @@ def register(app: typer.Typer) -> None:
         """Validate (det.*), benchmark (sys.*) and track + evaluate (mot.*) one model; log one run."""
         from yololab.runners.infer import InferenceBenchmarkRunner
 
-        cfg = _load("infer", config, _overrides(set_, **{"model": model, "infer.iterations": iterations,
-                    "infer.tracking.tracker": tracker, "device": device, "experiment": experiment,
-                    "run_name": run_name}))  # fmt: skip
+        options = {"model": model, "iterations": iterations, "tracker": tracker, "device": device,
+                   "experiment": experiment, "run_name": run_name}  # fmt: skip
+        cfg = _load("infer", config, options, set_)
         try:
             result = InferenceBenchmarkRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
@@ -111,8 +108,8 @@ def register(app: typer.Typer) -> None:
         from yololab.adapters.quantization import QuantizationUnavailable
         from yololab.runners.quant import QuantizationRunner
 
-        cfg = _load("quant", config, _overrides(set_, **{"model": model, "quant.method": method, "device": device,
-                    "experiment": experiment, "run_name": run_name}))  # fmt: skip
+        options = {"model": model, "method": method, "device": device, "experiment": experiment, "run_name": run_name}
+        cfg = _load("quant", config, options, set_)
         try:
             result = QuantizationRunner(cfg).run()
         except (QuantizationUnavailable, FileNotFoundError, ValueError) as err:
