@@ -73,10 +73,11 @@ def track_sequences(
 ) -> TrackingRun:
     """Track every sequence of ``mot_dir``; write ``<out_dir>/<seq>.txt`` in MOTChallenge format when given."""
     run = TrackingRun()
+    tracker_cfg = tracker_yaml(tracker)  # resolved once: a missing tracker YAML fails before any frame
     for seq_dir in list_sequences(mot_dir):
         frames = sorted((seq_dir / "img1").iterdir())
         rows = _track_one(
-            model, frames, tracker=tracker, imgsz=imgsz, device=device, conf=conf, run=run, on_frame=on_frame
+            model, frames, tracker=tracker_cfg, imgsz=imgsz, device=device, conf=conf, run=run, on_frame=on_frame
         )
         run.predictions[seq_dir.name] = rows
         run.num_frames[seq_dir.name] = _seq_length(seq_dir, frames)
@@ -101,7 +102,7 @@ def _track_one(
     for frame_no, path in enumerate(frames, start=1):
         image = cv2.imread(str(path))
         results = model.track(
-            image, persist=True, tracker=tracker_yaml(tracker), imgsz=imgsz, device=device, conf=conf, verbose=False
+            image, persist=True, tracker=tracker, imgsz=imgsz, device=device, conf=conf, verbose=False
         )
         if frame_no == 1:  # trackers exist after the first call: reset for this sequence, time their updates
             for trk in model.predictor.trackers:
