@@ -129,12 +129,7 @@ def _quantization(runs: Sequence[RunData]) -> str:
     parts = []
     for r in quant:
         m = r.metrics
-        bars = {
-            name: {"original": m.get(f"{fam}.original.{key}", 0.0), "quantized": m.get(f"{fam}.quantized.{key}", 0.0)}
-            for name, fam, key in (("mAP50", "det", "mAP50"), ("mAP50-95", "det", "mAP50_95"),
-                                   ("latency ms", "sys", "inference_time_ms"), ("size MB", "sys", "model_size_mb"))
-        }  # fmt: skip
-        fig = plots.plot_bars(bars, title=f"{r.label}: {r.tags.get('yololab.quant.method', '')}")
+        fig = plots.plot_quantization(m, title=f"{r.label}: {r.tags.get('yololab.quant.method', '')}")
         rows = [[k, format_value(v)] for k, v in sorted(m.items()) if k.startswith("comparison.")]
         parts.append(_img(plots.figure_to_data_uri(fig), f"quantization {r.label}") + _table(["key", "value"], rows))
     return "".join(parts)

@@ -99,6 +99,25 @@ def plot_bars(values: Mapping[str, Mapping[str, float]], *, title: str, ylabel: 
     return fig
 
 
+QUANTIZATION_BARS = (
+    ("mAP50", "det", "mAP50"),
+    ("mAP50-95", "det", "mAP50_95"),
+    ("latency ms (mean)", "sys", "inference_time_ms"),
+    ("size MB", "sys", "model_size_mb"),
+)
+"""(bar title, family, field) of the original-vs-quantized chart."""
+
+
+def plot_quantization(metrics: Mapping[str, float], *, title: str = "original vs quantized") -> Figure:
+    """Original vs quantized bars from a quantization run's keys (``det.original.mAP50``, ``sys.quantized.*`` ...);
+    a value that was not measured is drawn as 0."""
+    bars = {
+        name: {side: metrics.get(f"{family}.{side}.{key}", 0.0) for side in ("original", "quantized")}
+        for name, family, key in QUANTIZATION_BARS
+    }
+    return plot_bars(bars, title=title)
+
+
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG (100 dpi) and close it."""
     path = Path(path)

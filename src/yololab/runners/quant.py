@@ -147,24 +147,15 @@ class QuantizationRunner:
         self, recorder: ExperimentRecorder, result: QuantizationMetricsResult, quantized: Path,
         samples: dict[str, list[float]],
     ) -> None:  # fmt: skip
-        from yololab.report.plots import plot_bars, plot_latency, plot_per_class_ap
+        from yololab.report.plots import plot_latency, plot_per_class_ap, plot_quantization
 
         recorder.log_artifact(quantized, "model")
-        o_det, q_det, o_sys, q_sys = (
-            result.original_detection, result.quantized_detection, result.original_system, result.quantized_system,
-        )  # fmt: skip
-        bars = {
-            "mAP50": {"original": o_det.mAP50 or 0.0, "quantized": q_det.mAP50 or 0.0},
-            "mAP50-95": {"original": o_det.mAP50_95 or 0.0, "quantized": q_det.mAP50_95 or 0.0},
-            "latency ms (mean)": {
-                "original": o_sys.inference_time_ms or 0.0,
-                "quantized": q_sys.inference_time_ms or 0.0,
-            },
-            "size MB": {"original": o_sys.model_size_mb or 0.0, "quantized": q_sys.model_size_mb or 0.0},
-        }
-        recorder.log_figure(plot_bars(bars, title="original vs quantized"), "plots/comparison.png")
+        recorder.log_figure(plot_quantization(result.to_mlflow_dict()), "plots/comparison.png")
         recorder.log_figure(plot_latency(samples), "plots/latency.png")
         recorder.log_dict(samples, "latency/samples_ms.json")
-        if o_det.per_class_ap:
-            per_class = {"original": o_det.per_class_ap, "quantized": q_det.per_class_ap}
+        if result.original_detection.per_class_ap:
+            per_class = {
+                "original": result.original_detection.per_class_ap,
+                "quantized": result.quantized_detection.per_class_ap,
+            }
             recorder.log_figure(plot_per_class_ap(per_class), "plots/per_class_ap.png")
