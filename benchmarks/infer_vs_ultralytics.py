@@ -24,9 +24,10 @@ from pathlib import Path
 
 from yololab.adapters.quantization import export_onnx_fp32
 from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
+from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
 from yololab.config import default_config_path, load_config
+from yololab.data.yolo_dataset import read_data_yaml
 from yololab.runners._common import prepare_data
-from yololab.runners.measure import benchmark_models, list_images, read_images, validate_model
 
 
 def _train_small(root: Path, imgsz: int) -> Path:
@@ -65,7 +66,7 @@ def main() -> None:
         data = prepare_data(cfg, quiet=True)
         weights = args.model.resolve() if args.model else _train_small(root, args.imgsz)
         onnx = export_onnx_fp32(weights, root / "onnx", imgsz=args.imgsz)
-        images = read_images(list_images(data.data_yaml), limit=32)
+        images = read_images(read_data_yaml(data.data_yaml).images("val"), limit=32)
         rows = []
         for label, path, fmt in (("PyTorch .pt", weights, "-"), ("ONNX", onnx, "onnx")):
             with ultralytics_log_level():

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from yololab.data.synthetic import SyntheticWorldConfig
+from yololab.data.synthetic_config import SyntheticWorldConfig
 
 ExperimentKind = Literal["train", "infer", "quant"]
 QuantMethod = Literal[
@@ -136,6 +136,28 @@ class MotTrackingConfig(_Section):
     enabled: bool = Field(False, description="Run the tracker over the MOT sequences and compute mot.* metrics.")
     tracker: str = Field("bytetrack", description="'bytetrack', 'botsort' or a path to a tracker YAML.")
     conf: float = Field(0.1, ge=0, le=1, description="Detection confidence threshold for tracking.")
+    benchmark: Literal["auto", "MOT16", "MOT17", "MOT20", "none"] = Field(
+        "auto",
+        description="Evaluation protocol. MOT16/17/20: pedestrians only, MOTChallenge preprocessing (distractors "
+        "removed, zero-marked ground truth ignored). none: per class. auto: MOT16/17/20 when every sequence name "
+        "starts with it (as eval-mot), else none.",
+    )
+    classes: list[str | int] | None = Field(
+        None,
+        description="Model classes to track, by name or index (filtered before the tracker). None: under MOTChallenge "
+        "the class named person/pedestrian; otherwise every model class that matches a ground-truth class.",
+    )
+    class_map: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="Model class (name or index) -> ground-truth class (id, or name in the sequences' classes.txt).",
+    )
+
+    @field_validator("benchmark", mode="before")
+    @classmethod
+    def _benchmark_case(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.upper() in ("MOT16", "MOT17", "MOT20"):
+            return value.upper()
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("tracker")
     @classmethod
@@ -191,6 +213,11 @@ class ExperimentConfig(_Section):
     imgsz: int = Field(160, ge=32, description="Input size in pixels (square).")
     seed: int = Field(0, description="Random seed.")
     output_dir: Path = Field(Path("runs/yololab"), description="Folder for weights, exports and tables.")
+    allow_class_mismatch: bool = Field(
+        False,
+        description="Measure a model whose class names are not the dataset's (at the same indices); refused by "
+        "default, tagged yololab.class_check when allowed.",
+    )
     train: TrainConfig | None = Field(None, description="Training settings (kind: train).")
     infer: InferConfig | None = Field(None, description="Inference settings (kind: infer; benchmark of quant).")
     quant: QuantConfig | None = Field(None, description="Quantization settings (kind: quant).")

@@ -500,7 +500,8 @@ class ExperimentRecorder:
     """One MLflow run for one experiment; logging never blocks long and never raises because of the server.
 
     Use it as a context manager: leaving the block normally ends the run ``FINISHED``, a ``KeyboardInterrupt`` ends
-    it ``KILLED`` and any other exception ``FAILED`` (the exception propagates).
+    it ``KILLED`` and any other exception ``FAILED``, with the tag ``yololab.failure_reason`` (``Type: message``;
+    the exception propagates).
 
     Args:
         experiment_name: MLflow experiment (created when missing).
@@ -570,6 +571,8 @@ class ExperimentRecorder:
         elif issubclass(exc_type, KeyboardInterrupt):
             self.end("KILLED")
         else:
+            reason = f"{exc_type.__name__}: {exc}" if exc is not None else exc_type.__name__
+            self.set_tags({"yololab.failure_reason": reason[:4000]})
             self.end("FAILED")
 
     # -- public logging API ---------------------------------------------------------------------------------

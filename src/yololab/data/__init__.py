@@ -1,21 +1,5 @@
-"""Data yololab generates itself: the synthetic world (a YOLO detection dataset and MOTChallenge-layout sequences)."""
+"""Data: the synthetic world yololab generates (``synthetic``, settings in ``synthetic_config``), the one reader of
+``data.yaml`` files (``yolo_dataset``) and the sequences of a tracking folder (``sequences``).
 
-from yololab.data.synthetic import (
-    CLASS_NAMES,
-    SyntheticWorld,
-    SyntheticWorldConfig,
-    ensure_world,
-    generate_world,
-    iter_sequence,
-    load_world,
-)
-
-__all__ = [
-    "CLASS_NAMES",
-    "SyntheticWorld",
-    "SyntheticWorldConfig",
-    "ensure_world",
-    "generate_world",
-    "iter_sequence",
-    "load_world",
-]
+Nothing is imported here, so that reading a config or a dataset file never loads OpenCV.
+"""

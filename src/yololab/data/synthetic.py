@@ -36,17 +36,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-GENERATOR_VERSION = 2
+from yololab.data.synthetic_config import CLASS_NAMES, MOT17_DISTRACTOR_CLASSES, SyntheticWorldConfig
+from yololab.metrics.mot.motchallenge import CLASS_LIST_FILE
+
+MOT17_DISTRACTOR_ID_OFFSET = 100_000
+"""Added to a distractor's id in a ``protocol: MOT17`` gt.txt: distractors count their ids separately."""
+
+GENERATOR_VERSION = 3
 """Bumped whenever a change to the generator changes its output for the same config."""
 
-CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "hexagon", "ring", "arrow")
-"""Built-in object classes, in class-id order; a world with ``classes = k`` uses the first ``k``."""
 
 DISTRACTOR_NAMES: tuple[str, ...] = ("ellipse", "rectangle", "pentagon")
 """Shapes resembling a class (circle, square, hexagon/circle) that are not one: never labelled.
@@ -112,96 +115,6 @@ _SHAPES = _unit_shapes()
 _SHIFT = 4  # cv2.fillPoly fractional bits: vertices at 1/16 px
 _SCALE = 1 << _SHIFT
 _NOISE_MARGIN = 64  # the noise field is this much larger than the image; each frame crops it at a random offset
-
-
-class SyntheticWorldConfig(BaseModel):
-    """Settings of a synthetic world; the defaults give 192 train and 80 val images of 160x160 in about a second.
-
-    Ranges are ``(min, max)`` pairs, inclusive; sizes and speeds are in pixels (per frame for speeds).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = Field(0, description="Seed of every random draw; the same seed gives the same bytes.")
-    sequences: int = Field(60, ge=2, description="Number of sequences (train and val together).")
-    frames: int = Field(5, ge=1, description="Frames per training sequence (and per val sequence by default).")
-    val_frames: int | None = Field(25, ge=1, description="Frames per val (tracking) sequence; None: same as frames.")
-    classes: int = Field(5, ge=1, le=len(CLASS_NAMES), description=f"Number of classes, from {list(CLASS_NAMES)}.")
-    size: tuple[int, int] = Field((160, 160), description="Image size (width, height) in pixels; 'WxH' accepted.")
-    objects: tuple[int, int] = Field((2, 5), description="Target number of (labelled) objects in view.")
-    distractors: tuple[int, int] = Field((0, 1), description="Target number of distractors in view.")
-    object_size: tuple[int, int] = Field((18, 44), description="Side of an object's unrotated box, in pixels.")
-    speed: tuple[float, float] = Field((0.5, 3.0), description="Object speed in pixels per frame.")
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Fraction of the sequences used for validation.")
-    label_min_visibility: float = Field(0.3, ge=0.0, le=1.0, description="Min visibility for a YOLO label.")
-    noise_sigma: float = Field(6.0, ge=0.0, description="Per-pixel Gaussian sensor noise (grey levels).")
-    image_format: Literal["jpg", "png"] = Field("jpg", description="Image file format.")
-    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality (fixed, for reproducible bytes).")
-    frame_rate: int = Field(30, ge=1, description="Frame rate written to seqinfo.ini.")
-
-    @field_validator("size", mode="before")
-    @classmethod
-    def _parse_size(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = value.lower().replace(" ", "").split("x")
-            if len(parts) != 2 or not all(p.isdigit() for p in parts):
-                raise ValueError(f"expected 'WIDTHxHEIGHT' such as '160x160', got {value!r}")
-            return int(parts[0]), int(parts[1])
-        if isinstance(value, int):
-            return value, value
-        return value
-
-    @field_validator("size")
-    @classmethod
-    def _check_size(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) < 32:
-            raise ValueError(f"expected width and height of at least 32 pixels, got {value[0]}x{value[1]}")
-        return value
-
-    @field_validator("objects", "distractors", "object_size", "speed")
-    @classmethod
-    def _check_range(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if value[0] < 0 or value[0] > value[1]:
-            raise ValueError(f"expected (min, max) with 0 <= min <= max, got ({value[0]}, {value[1]})")
-        return value
-
-    @model_validator(mode="after")
-    def _check_object_size(self) -> SyntheticWorldConfig:
-        if self.object_size[0] < 4:
-            raise ValueError(f"expected object_size with a minimum of at least 4 pixels, got {self.object_size[0]}")
-        if self.object_size[1] > min(self.size) // 2:
-            raise ValueError(
-                f"expected object_size with a maximum of at most half the smaller image side ({min(self.size) // 2} "
-                f"px), got {self.object_size[1]} px"
-            )
-        if self.objects[1] < 1:
-            raise ValueError(f"expected objects with a maximum of at least 1, got {self.objects[1]}")
-        return self
-
-    @property
-    def class_names(self) -> list[str]:
-        """Names of the classes of this world, index = YOLO class id (0-based)."""
-        return list(CLASS_NAMES[: self.classes])
-
-    @property
-    def num_val_sequences(self) -> int:
-        """Number of validation sequences: ``round(sequences * val_fraction)``, at least 1, leaving 1 for training."""
-        return min(self.sequences - 1, max(1, round(self.sequences * self.val_fraction)))
-
-    @property
-    def sequence_names(self) -> list[str]:
-        """All sequence names, ``SYNTH-01`` ..., training ones first."""
-        return [f"SYNTH-{i + 1:02d}" for i in range(self.sequences)]
-
-    def is_val_sequence(self, sequence_index: int) -> bool:
-        """Whether sequence ``sequence_index`` (0-based) is on the val side (the last ones are)."""
-        return sequence_index >= self.sequences - self.num_val_sequences
-
-    def frames_in(self, sequence_index: int) -> int:
-        """Number of frames of sequence ``sequence_index`` (0-based)."""
-        if self.is_val_sequence(sequence_index) and self.val_frames is not None:
-            return self.val_frames
-        return self.frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,10 +463,17 @@ def yolo_label_lines(frame: SyntheticFrame, config: SyntheticWorldConfig) -> lis
     return lines
 
 
-def _mot_row(frame: int, obj: SyntheticObject) -> str:
+def _mot_row(frame: int, obj: SyntheticObject, config: SyntheticWorldConfig) -> str:
     x, y, w, h = obj.box_xywh
-    cls, conf = (DISTRACTOR_CLASS, 0) if obj.is_distractor else (obj.class_id + 1, 1)
-    return f"{frame},{obj.track_id},{x},{y},{w},{h},{conf},{cls},{obj.visibility:.4f}\n"
+    if obj.is_distractor:
+        mot17 = config.protocol == "MOT17"
+        cls = MOT17_DISTRACTOR_CLASSES[obj.track_id % len(MOT17_DISTRACTOR_CLASSES)] if mot17 else DISTRACTOR_CLASS
+        conf = 0
+        track_id = obj.track_id + MOT17_DISTRACTOR_ID_OFFSET if mot17 else obj.track_id
+    else:
+        track_id = obj.track_id
+        cls, conf = config.gt_class_and_conf(obj.class_id, obj.visibility)
+    return f"{frame},{track_id},{x},{y},{w},{h},{conf},{cls},{obj.visibility:.4f}\n"
 
 
 def _encode(image: np.ndarray, config: SyntheticWorldConfig) -> bytes:
@@ -644,7 +564,8 @@ def generate_world(
             if split == "val":
                 (mot_dir / name / "img1" / f"{frame.index:06d}.{ext}").write_bytes(data)
                 for obj in frame.objects:
-                    (distractor_rows if obj.is_distractor else gt_rows).append(_mot_row(frame.index, obj))
+                    in_gt = not obj.is_distractor or config.protocol == "MOT17"  # MOTChallenge lists distractors
+                    (gt_rows if in_gt else distractor_rows).append(_mot_row(frame.index, obj, config))
                     if not obj.is_distractor:
                         track_ids.add(obj.track_id)
         if split == "val":
@@ -659,6 +580,8 @@ def generate_world(
     mot_dir.mkdir(exist_ok=True)
     seqmap = mot_dir / "seqmap.txt"
     seqmap.write_text("name\n" + "".join(f"{n}\n" for n in val_names))
+    if config.protocol == "synthetic":  # MOTChallenge sequences use MOTChallenge's classes instead
+        (mot_dir / CLASS_LIST_FILE).write_text("".join(f"{n}\n" for n in config.class_names))
     data_yaml = root / "data.yaml"
     _write_data_yaml(data_yaml, root, config.class_names)
     world_info = {

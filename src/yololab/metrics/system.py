@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from yololab.metrics._base import ScalarMetrics
 
@@ -77,3 +77,26 @@ class SystemMetrics(ScalarMetrics):
             if value is None:
                 values[name] = getattr(other, name)
         return SystemMetrics(**values)
+
+
+def fps_from_latency(inference_time_ms: float, tracker_time_ms: float | None = None) -> float:
+    """Images per second at batch 1, end to end: ``1000 / (inference_time_ms [+ tracker_time_ms])``.
+
+    Example:
+        >>> fps_from_latency(8.0), fps_from_latency(8.0, 2.0)
+        (125.0, 100.0)
+    """
+    return 1000.0 / (inference_time_ms + (tracker_time_ms or 0.0))
+
+
+def with_tracker_time(system: SystemMetrics, tracker_time_ms: float | None) -> SystemMetrics:
+    """A copy with ``tracker_time_ms`` set and ``fps`` including it (SPEC: end to end [+ tracker]).
+
+    Example:
+        >>> with_tracker_time(SystemMetrics(inference_time_ms=8.0, fps=125.0), 2.0).fps
+        100.0
+    """
+    if tracker_time_ms is None:
+        return system
+    fps = fps_from_latency(system.inference_time_ms, tracker_time_ms) if system.inference_time_ms else system.fps
+    return replace(system, tracker_time_ms=tracker_time_ms, fps=fps)

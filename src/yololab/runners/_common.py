@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.classmap import check_detection_classes
 from yololab.config import ExperimentConfig, config_to_params
+from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics
 
@@ -35,14 +37,12 @@ def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedDa
 
     data = config.data
     if data.yaml is not None:
-        import yaml
-
-        raw = yaml.safe_load(Path(data.yaml).read_text())
-        names = raw.get("names", {})
-        class_names = [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
-        return PreparedData(
-            Path(data.yaml).resolve(), Path(data.mot_dir).resolve() if data.mot_dir else None, class_names
-        )
+        dataset = read_data_yaml(data.yaml)
+        dataset.images("val")  # a dataset whose val folder is missing or empty fails here, with the file named
+        mot_dir = Path(data.mot_dir).expanduser().resolve() if data.mot_dir else None
+        if mot_dir is not None and not mot_dir.is_dir():
+            raise FileNotFoundError(f"data.mot_dir {mot_dir}: not a folder")
+        return PreparedData(dataset.yaml_path, mot_dir, dataset.names)
     if not quiet:
         console.print(f"[bold]data[/] synthetic world in {data.root}")
     world = ensure_world(Path(data.root), data.synthetic)
@@ -61,6 +61,32 @@ def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> Experim
     )
     recorder.log_params(config_to_params(config))
     return recorder
+
+
+def check_model(
+    recorder: ExperimentRecorder, config: ExperimentConfig, weights: Path, data: PreparedData
+) -> tuple[Any, Any]:
+    """Load the model and refuse what cannot be measured on ``data``: task, input size, a failing forward pass,
+    classes that are not the dataset's. Tags ``yololab.model.*`` and ``yololab.class_check``.
+
+    Returns:
+        The loaded ``YOLO`` (run once) and its :class:`~yololab.adapters.ultralytics_model.ModelInfo`.
+
+    Raises:
+        ModelCheckError, ClassMapError: the model cannot be measured here; the message says why.
+    """
+    from yololab.adapters.ultralytics_model import ModelCheckError, inspect_model
+
+    model, info = inspect_model(weights, imgsz=config.imgsz, device=config.device)
+    recorder.set_tags(info.tags())
+    if info.names is None and info.num_classes not in (None, len(data.class_names)):
+        raise ModelCheckError(
+            f"{weights}: predicts {info.num_classes} classes and carries no class names, but the dataset "
+            f"{data.data_yaml} has {len(data.class_names)}; nothing pairs them"
+        )
+    verdict = check_detection_classes(info.names, data.class_names, allow_mismatch=config.allow_class_mismatch)
+    recorder.set_tags({"yololab.class_check": verdict[:4000]})
+    return model, info
 
 
 def unavailable_tags(reasons: dict[str, str]) -> dict[str, str]:

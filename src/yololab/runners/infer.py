@@ -10,21 +10,25 @@ from pathlib import Path
 from typing import Any
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
 from yololab.config import ExperimentConfig
+from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.latency import latency_stats
 from yololab.metrics.mot import MOTEvaluation, to_mot_metrics
 from yololab.metrics.results import InferenceMetricsResult
-from yololab.metrics.system import SystemMetrics
+from yololab.metrics.system import with_tracker_time
 from yololab.runners._common import (
     PreparedData,
+    check_model,
     console,
+    model_stats_metrics,
     open_recorder,
     prepare_data,
     step_progress,
     unavailable_tags,
 )
-from yololab.runners.measure import benchmark_models, list_images, read_images, validate_model
+from yololab.runners.tracking import TrackingOutcome, TrackingPlan, plan_tracking, run_tracking
 
 
 @dataclass
@@ -59,7 +63,8 @@ class InferenceBenchmarkRunner:
         self.quiet = quiet
 
     def run(self) -> InferenceResult:
-        """Run every step and log the result; the run ends FAILED if a step raises."""
+        """Check the model against the data, run every step and log the result; the run ends FAILED if a step
+        raises (tag ``yololab.failure_reason``)."""
         from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
 
         prepare_ultralytics_offline()
@@ -75,49 +80,59 @@ class InferenceBenchmarkRunner:
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> InferenceResult:
         cfg, icfg = self.config, self.config.infer
         assert icfg is not None
+        _, info = check_model(recorder, cfg, weights, data)
+        plan = self._plan_tracking(data, info.names or data.class_names)  # refuse bad classes before measuring
         class_keys = class_key_map(data.class_names)
         self._say(f"[bold]validate[/] {weights.name} on {data.data_yaml}")
         detection = validate_model(weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half)
         self._say(f"[bold]benchmark[/] {icfg.warmup} warm-up + {icfg.iterations} timed iterations")
-        images = read_images(list_images(data.data_yaml), limit=max(icfg.batch_size * 4, 32))
+        images = read_images(read_data_yaml(data.data_yaml).images("val"), limit=max(icfg.batch_size * 4, 32))
         bench = benchmark_models(
             {"model": weights}, images, imgsz=cfg.imgsz, device=cfg.device, warmup=icfg.warmup,
             iterations=icfg.iterations, batch_size=icfg.batch_size, threads=icfg.threads, half=icfg.half,
         )["model"]  # fmt: skip
-        from yololab.runners._common import model_stats_metrics
-
         stats, stats_reasons = model_stats_metrics(weights, cfg.imgsz)
         system = bench.system.merged(stats)
+        reasons = {**bench.unavailable, **stats_reasons}
         mot, evaluation = None, None
-        if icfg.tracking.enabled:
-            evaluation, tracker_ms = self._track(recorder, weights, data)
-            if evaluation is not None:
-                mot = to_mot_metrics(evaluation)
-                system = _with_tracker_time(system, tracker_ms)
+        if plan is not None:
+            outcome = self._track(recorder, weights, data, plan)
+            evaluation = outcome.evaluation
+            reasons.update(outcome.unavailable)
+            mot = to_mot_metrics(evaluation) if evaluation is not None else None
+            tracker_ms = latency_stats(outcome.tracker_ms).mean_ms if outcome.tracker_ms else None
+            system = with_tracker_time(system, tracker_ms)
         result = InferenceMetricsResult(detection=detection, mot=mot, system=system)
         recorder.log_metrics(result.to_mlflow_dict(class_keys))
-        recorder.set_tags(self._tags(weights, bench.details, {**bench.unavailable, **stats_reasons}))
+        recorder.set_tags(self._tags(weights, bench.details, reasons))
         self._log_artifacts(recorder, result, bench.samples_ms, evaluation, class_keys)
         return InferenceResult(recorder.run_id, result, evaluation)
 
-    def _track(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> tuple[Any, list[float]]:
-        from yololab.runners.measure import load_model
-        from yololab.runners.tracking import evaluate_tracking, list_sequences, track_sequences
+    def _plan_tracking(self, data: PreparedData, model_names: list[str]) -> TrackingPlan | None:
+        tcfg = self.config.infer.tracking  # type: ignore[union-attr]
+        if not tcfg.enabled or data.mot_dir is None:
+            return None
+        return plan_tracking(data.mot_dir, tcfg, model_names=model_names, data_names=data.class_names)
+
+    def _track(
+        self, recorder: ExperimentRecorder, weights: Path, data: PreparedData, plan: TrackingPlan
+    ) -> TrackingOutcome:
+        from yololab.adapters.ultralytics_model import load_model
 
         cfg, tcfg = self.config, self.config.infer.tracking  # type: ignore[union-attr]
-        if data.mot_dir is None:
-            recorder.set_tags({"yololab.unavailable.mot": "no MOT sequences in the data config (data.mot_dir)"})
-            return None, []
-        self._say(f"[bold]track[/] {tcfg.tracker} over {data.mot_dir}")
+        assert data.mot_dir is not None
+        self._say(f"[bold]track[/] {tcfg.tracker} over {data.mot_dir} ({plan.benchmark}; {plan.classes.description})")
+        for warning in plan.warnings:
+            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         out_dir = Path(cfg.output_dir).resolve() / "infer" / "mot_results"
-        frames = sum(len(list((seq / "img1").iterdir())) for seq in list_sequences(data.mot_dir))
-        with step_progress("tracking", frames, quiet=self.quiet) as advance:
-            run = track_sequences(
-                load_model(weights), data.mot_dir, tracker=tcfg.tracker, imgsz=cfg.imgsz, device=cfg.device,
-                conf=tcfg.conf, out_dir=out_dir, on_frame=advance,
+        with step_progress("tracking", plan.total_frames, quiet=self.quiet) as advance:
+            outcome = run_tracking(
+                load_model(weights), plan, data.mot_dir, tcfg, imgsz=cfg.imgsz, device=cfg.device, out_dir=out_dir,
+                on_frame=advance,
             )  # fmt: skip
-        recorder.log_artifact(out_dir, "mot_results")
-        return evaluate_tracking(run), run.tracker_ms
+        recorder.log_artifact(out_dir)  # -> mot_results/<seq>.txt
+        recorder.set_tags(outcome.tags)
+        return outcome
 
     def _tags(self, weights: Path, details: dict[str, str], reasons: dict[str, str]) -> dict[str, str]:
         icfg = self.config.infer
@@ -131,8 +146,6 @@ class InferenceBenchmarkRunner:
         }
         if "execution_provider" in details:
             tags["yololab.execution_provider"] = details["execution_provider"]
-        if icfg.tracking.enabled:
-            tags["yololab.tracker"] = icfg.tracking.tracker
         return {**tags, **unavailable_tags(reasons)}
 
     def _log_artifacts(
@@ -158,16 +171,6 @@ class InferenceBenchmarkRunner:
             rows = [{"sequence": name, **values} for name, values in table["sequences"].items()]
             rows.append({"sequence": "COMBINED", **table["combined"]})
             recorder.log_text(_csv(rows), "tables/mot_per_sequence.csv")
-
-
-def _with_tracker_time(system: SystemMetrics, tracker_ms: list[float]) -> SystemMetrics:
-    """Add the tracker's mean update time; ``fps`` then includes it (SPEC: end to end [+ tracker])."""
-    if not tracker_ms:
-        return system
-    system.tracker_time_ms = latency_stats(tracker_ms).mean_ms
-    if system.inference_time_ms:
-        system.fps = 1000.0 / (system.inference_time_ms + system.tracker_time_ms)
-    return system
 
 
 def _precision(weights: Path, half: bool) -> str:

@@ -1,7 +1,7 @@
 """QuantizationRunner: the original and a quantized model measured alike, in one process, alternating.
 
-Both sides go through the same validator (:func:`~yololab.runners.measure.validate_model`) and the same
-benchmark loop (:func:`~yololab.runners.measure.benchmark_models`, alternating blocks of iterations), so that
+Both sides go through the same validator (:func:`~yololab.adapters.ultralytics_model.validate_model`) and the same
+benchmark loop (:func:`~yololab.adapters.ultralytics_model.benchmark_models`, alternating blocks), so that
 ``comparison.speedup_ratio`` compares like with like. Calibration images come from the *train* split; the
 scores come from the *val* split.
 """
@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
 from yololab.config import ExperimentConfig
+from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.results import QuantizationMetricsResult
 from yololab.runners._common import (
     PreparedData,
+    check_model,
     console,
     model_stats_metrics,
     open_recorder,
@@ -24,7 +27,6 @@ from yololab.runners._common import (
     unavailable_tags,
 )
 from yololab.runners.infer import resolve_weights
-from yololab.runners.measure import benchmark_models, list_images, read_images, validate_model
 
 
 @dataclass
@@ -97,7 +99,9 @@ class QuantizationRunner:
 
         cfg, qcfg, icfg = self.config, self.config.quant, self.config.infer
         assert qcfg is not None and icfg is not None
-        calibration = evenly_spaced(list_images(data.data_yaml, split="train"), qcfg.calibration_size)
+        check_model(recorder, cfg, weights, data)
+        dataset = read_data_yaml(data.data_yaml)
+        calibration = evenly_spaced(dataset.images("train"), qcfg.calibration_size)
         self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, train)")
         out_dir = Path(cfg.output_dir).resolve() / "quant"
         pair = quantize(
@@ -108,10 +112,10 @@ class QuantizationRunner:
         self._say("[bold]validate[/] original and quantized (val split)")
         detection = {k: validate_model(w, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device) for k, w in sides.items()}
         self._say(f"[bold]benchmark[/] alternating, {icfg.warmup} warm-up + {icfg.iterations} timed iterations each")
-        images = read_images(list_images(data.data_yaml), limit=32)
+        images = read_images(dataset.images("val"), limit=max(icfg.batch_size * 4, 32))
         bench = benchmark_models(
             sides, images, imgsz=cfg.imgsz, device=cfg.device, warmup=icfg.warmup, iterations=icfg.iterations,
-            batch_size=1, threads=icfg.threads,
+            batch_size=icfg.batch_size, threads=icfg.threads,
         )  # fmt: skip
         systems, reasons = {}, {}
         for side, w in sides.items():

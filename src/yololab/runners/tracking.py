@@ -1,15 +1,19 @@
-"""Run an Ultralytics tracker over MOTChallenge-layout sequences and evaluate it with yololab's MOT engine.
+"""Tracking in an inference experiment: the data's protocol and classes decided, every sequence tracked, the
+tracker's files written, and those very files scored by the MOT engine the way ``yololab eval-mot`` scores them.
 
-Each sequence is tracked frame by frame with ``persist=True`` (the tracker keeps state across calls); the tracker
-is reset between sequences. The tracker's own update time is measured by wrapping its ``update`` method (it is
-not part of Ultralytics' ``Results.speed``). Predictions are written in MOTChallenge format
-(``frame, id, x, y, w, h, conf, class, -1, -1``; ``class`` = YOLO class index + 1, as the synthetic ground truth).
+1. The protocol: ``infer.tracking.benchmark`` (``auto`` decides from the sequence names, as ``eval-mot``).
+2. The classes (:func:`yololab.classmap.resolve_tracking_classes`): under MOTChallenge only the model's pedestrian
+   class is tracked and written as class 1; on other data model classes are matched to the ground truth by name.
+3. Each sequence (MOTChallenge folder, frame folder or video) is tracked; ``<out_dir>/<seq>.txt`` is written in
+   MOTChallenge format with the ground-truth class in the class column.
+4. The sequences with ground truth are evaluated from the written files (``load_benchmark`` + ``evaluate_mot``),
+   so that ``mot.*`` equals what TrackEval computes on those files. Sequences without ground truth are tracked
+   and timed only.
 """
 
 from __future__ import annotations
 
-import configparser
-import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,156 +21,140 @@ from typing import Any
 
 import numpy as np
 
-from yololab.metrics.mot import MOTEvaluation, evaluate_mot, sequence_from_rows
-
-TRACKERS = ("bytetrack", "botsort")
+from yololab.adapters.ultralytics_tracking import (
+    count_video_frames,
+    iter_frames,
+    track_sequence,
+    tracker_yaml,
+)
+from yololab.classmap import TrackingClasses, resolve_tracking_classes
+from yololab.config import MotTrackingConfig
+from yololab.data.sequences import TrackingSource, discover_sequences
+from yololab.metrics.mot import MOTEvaluation, evaluate_mot
+from yololab.metrics.mot.motchallenge import load_benchmark, read_class_list, resolve_benchmark, write_mot_file
 
 
 @dataclass
-class TrackingRun:
-    """Tracker output and timing over a benchmark folder."""
+class TrackingOutcome:
+    """What tracking produced.
 
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)
-    ground_truth: dict[str, np.ndarray] = field(default_factory=dict)
-    num_frames: dict[str, int] = field(default_factory=dict)
-    tracker_ms: list[float] = field(default_factory=list)
-    frames_tracked: int = 0
+    Attributes:
+        evaluation: the MOT engine's result on the written files; None when no sequence has ground truth.
+        tracker_ms: the tracker's update time per frame (ms), all sequences.
+        frames: frames tracked.
+        benchmark: the protocol in effect (``MOT17``, ``none`` ...).
+        tags: run tags: protocol, classes, sequences not scored and why, warnings.
+        unavailable: ``mot`` -> why it is absent, when it is.
+    """
 
-
-def tracker_yaml(tracker: str) -> str:
-    """``bytetrack``/``botsort`` -> Ultralytics' bundled YAML; any other value must be a path to a tracker YAML."""
-    if tracker in TRACKERS:
-        return f"{tracker}.yaml"
-    path = Path(tracker)
-    if not path.is_file():
-        raise FileNotFoundError(f"tracker config {tracker!r}: expected 'bytetrack', 'botsort' or a tracker YAML file")
-    return str(path.resolve())
-
-
-def list_sequences(mot_dir: Path) -> list[Path]:
-    """Sequence folders (those holding ``img1/``) of a MOTChallenge-layout folder, sorted by name."""
-    seqs = sorted(p for p in Path(mot_dir).iterdir() if (p / "img1").is_dir())
-    if not seqs:
-        raise FileNotFoundError(f"{mot_dir}: no sequence folders with an img1/ subfolder (MOTChallenge layout)")
-    return seqs
+    evaluation: MOTEvaluation | None
+    tracker_ms: list[float]
+    frames: int
+    benchmark: str
+    tags: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
-def _seq_length(seq_dir: Path, frames: list[Path]) -> int:
-    ini = seq_dir / "seqinfo.ini"
-    if ini.exists():
-        parser = configparser.ConfigParser()
-        parser.read(ini)
-        return int(parser["Sequence"]["seqLength"])
-    return len(frames)
+@dataclass(frozen=True)
+class TrackingPlan:
+    """The sequences to track, the protocol and the classes, decided before any frame is read."""
+
+    sources: list[TrackingSource]
+    benchmark: str
+    classes: TrackingClasses
+    warnings: list[str]
+
+    @property
+    def total_frames(self) -> int:
+        """Frames to track (as far as the videos' containers tell)."""
+        return sum(len(s.frames) if s.frames is not None else count_video_frames(s.video) for s in self.sources)  # type: ignore[arg-type]
 
 
-def track_sequences(
+def plan_tracking(
+    mot_dir: Path, tcfg: MotTrackingConfig, *, model_names: list[str], data_names: list[str]
+) -> TrackingPlan:
+    """Find the sequences and decide protocol and classes.
+
+    Raises:
+        FileNotFoundError: no sequences, or a tracker YAML that does not exist.
+        yololab.classmap.ClassMapError: the model's classes cannot be paired with the data's.
+    """
+    tracker_yaml(tcfg.tracker)  # a missing tracker YAML fails before any frame
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sources = discover_sequences(mot_dir)
+    benchmark = resolve_benchmark(tcfg.benchmark, [s.name for s in sources])
+    gt_names = read_class_list(mot_dir) if benchmark == "none" else None
+    classes = resolve_tracking_classes(
+        model_names, benchmark=benchmark, requested=tcfg.classes, class_map=tcfg.class_map, gt_names=gt_names,
+        data_names=data_names,
+    )  # fmt: skip
+    return TrackingPlan(sources, benchmark, classes, [str(w.message) for w in caught])
+
+
+def run_tracking(
     model: Any,
+    plan: TrackingPlan,
     mot_dir: Path,
+    tcfg: MotTrackingConfig,
     *,
-    tracker: str = "bytetrack",
     imgsz: int,
-    device: str = "cpu",
-    conf: float | None = None,
-    out_dir: Path | None = None,
+    device: str,
+    out_dir: Path,
     on_frame: Callable[[], None] | None = None,
-) -> TrackingRun:
-    """Track every sequence of ``mot_dir``; write ``<out_dir>/<seq>.txt`` in MOTChallenge format when given."""
-    run = TrackingRun()
-    tracker_cfg = tracker_yaml(tracker)  # resolved once: a missing tracker YAML fails before any frame
-    for seq_dir in list_sequences(mot_dir):
-        frames = sorted((seq_dir / "img1").iterdir())
-        rows = _track_one(
-            model, frames, tracker=tracker_cfg, imgsz=imgsz, device=device, conf=conf, run=run, on_frame=on_frame
-        )
-        run.predictions[seq_dir.name] = rows
-        run.num_frames[seq_dir.name] = _seq_length(seq_dir, frames)
-        gt_file = seq_dir / "gt" / "gt.txt"
-        if gt_file.exists() and gt_file.stat().st_size:
-            run.ground_truth[seq_dir.name] = np.loadtxt(gt_file, delimiter=",", ndmin=2)
-        else:
-            run.ground_truth[seq_dir.name] = np.zeros((0, 9))
-        if out_dir is not None:
-            write_mot_file(Path(out_dir) / f"{seq_dir.name}.txt", rows)
-    return run
+) -> TrackingOutcome:
+    """Track every sequence of ``plan``, write ``<out_dir>/<seq>.txt``, and evaluate the sequences with ground truth."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracker, timings, frames = tracker_yaml(tcfg.tracker), [], 0
+    for source in plan.sources:
+        tracked = track_sequence(
+            model, iter_frames(source.frames, source.video), tracker=tracker, classes=plan.classes.model_ids,
+            imgsz=imgsz, device=device, conf=tcfg.conf, on_frame=on_frame,
+        )  # fmt: skip
+        write_mot_file(out_dir / f"{source.name}.txt", _with_gt_classes(tracked.rows, plan.classes))
+        timings += tracked.tracker_ms
+        frames += tracked.frames
+    outcome = TrackingOutcome(None, timings, frames, plan.benchmark, _plan_tags(plan, tcfg))
+    outcome.tags["yololab.mot.frames_tracked"] = str(frames)
+    scored = [s.name for s in plan.sources if s.has_ground_truth]
+    unscored = [s.name for s in plan.sources if not s.has_ground_truth]
+    if unscored:
+        outcome.tags["yololab.mot.unscored_sequences"] = ", ".join(unscored)[:4000]
+    if not scored:
+        outcome.unavailable["mot"] = f"no sequence in {mot_dir} has ground truth (<seq>/gt/gt.txt): tracked, not scored"
+        return outcome
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome.evaluation = evaluate_written(mot_dir, out_dir, scored, plan)
+    if caught:
+        found = [*plan.warnings, *(str(w.message) for w in caught)]
+        outcome.tags["yololab.mot.warnings"] = " | ".join(found)[:4000]
+    return outcome
 
 
-def _track_one(
-    model: Any, frames: list[Path], *, tracker: str, imgsz: int, device: str, conf: float | None, run: TrackingRun,
-    on_frame: Callable[[], None] | None,
-) -> np.ndarray:  # fmt: skip
-    import cv2
-
-    rows: list[np.ndarray] = []
-    wrapped: set[int] = set()
-    for frame_no, path in enumerate(frames, start=1):
-        image = cv2.imread(str(path))
-        results = model.track(
-            image, persist=True, tracker=tracker, imgsz=imgsz, device=device, conf=conf, verbose=False
-        )
-        if frame_no == 1:  # trackers exist after the first call: reset for this sequence, time their updates
-            for trk in model.predictor.trackers:
-                if id(trk) not in wrapped:
-                    _time_updates(trk, run.tracker_ms)
-                    wrapped.add(id(trk))
-        rows.append(_result_rows(results[0], frame_no))
-        run.frames_tracked += 1
-        if on_frame is not None:
-            on_frame()
-    for trk in model.predictor.trackers:  # the next sequence starts from scratch
-        trk.reset()
-    return np.concatenate(rows) if rows else np.zeros((0, 10))
+def evaluate_written(mot_dir: Path, out_dir: Path, names: list[str], plan: TrackingPlan) -> MOTEvaluation:
+    """The MOT engine on the tracker files as written, read back as ``yololab eval-mot`` reads them."""
+    folder = load_benchmark(mot_dir, out_dir, names=names)
+    classes = None if plan.benchmark != "none" else plan.classes.evaluated_gt_ids
+    return evaluate_mot(folder.sequences, benchmark=plan.benchmark, classes=classes, origins=folder.origins)  # type: ignore[arg-type]
 
 
-def _time_updates(trk: Any, sink: list[float]) -> None:
-    if getattr(trk, "_yololab_timed", False):
-        return
-    original = trk.update
-
-    def timed_update(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter_ns()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            sink.append((time.perf_counter_ns() - start) / 1e6)
-
-    trk.update = timed_update
-    trk._yololab_timed = True
-
-
-def _result_rows(result: Any, frame_no: int) -> np.ndarray:
-    boxes = result.boxes
-    if boxes is None or boxes.id is None or len(boxes) == 0:
-        return np.zeros((0, 10))
-    xywh = boxes.xywh.cpu().numpy().astype(float)
-    n = len(xywh)
-    out = np.empty((n, 10))
-    out[:, 0] = frame_no
-    out[:, 1] = boxes.id.cpu().numpy()
-    out[:, 2] = xywh[:, 0] - xywh[:, 2] / 2
-    out[:, 3] = xywh[:, 1] - xywh[:, 3] / 2
-    out[:, 4:6] = xywh[:, 2:4]
-    out[:, 6] = boxes.conf.cpu().numpy()
-    out[:, 7] = boxes.cls.cpu().numpy() + 1
-    out[:, 8:] = -1
+def _with_gt_classes(rows: np.ndarray, classes: TrackingClasses) -> np.ndarray:
+    """Replace the model class column by the ground-truth class each model class is written as."""
+    out = rows.copy()
+    if len(out):
+        lookup = np.vectorize(lambda c: classes.gt_ids[int(c)], otypes=[float])
+        out[:, 7] = lookup(out[:, 7])
     return out
 
 
-def write_mot_file(path: Path, rows: np.ndarray) -> None:
-    """MOTChallenge result file: ``frame,id,x,y,w,h,conf,class,-1,-1`` per line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = ["%d", "%d", "%.2f", "%.2f", "%.2f", "%.2f", "%.4f", "%d", "%d", "%d"]
-    np.savetxt(path, rows.reshape(-1, 10), fmt=fmt, delimiter=",")
-
-
-def evaluate_tracking(run: TrackingRun) -> MOTEvaluation:
-    """yololab's MOT engine on the tracker output, per class, no MOTChallenge preprocessing.
-
-    The classes evaluated are those present in the ground truth or the predictions: a class of the dataset that
-    appears in neither would otherwise count as a zero in TrackEval's class average.
-    """
-    sequences = [
-        sequence_from_rows(name, run.ground_truth[name], run.predictions[name][:, :9], run.num_frames[name])
-        for name in run.predictions
-    ]
-    return evaluate_mot(sequences, benchmark="none")
+def _plan_tags(plan: TrackingPlan, tcfg: MotTrackingConfig) -> dict[str, str]:
+    tags = {
+        "yololab.tracker": tcfg.tracker,
+        "yololab.mot.benchmark": plan.benchmark,
+        "yololab.mot.benchmark_source": "auto (sequence names)" if tcfg.benchmark == "auto" else "infer.tracking",
+        "yololab.mot.classes": plan.classes.description,
+    }
+    if plan.warnings:
+        tags["yololab.mot.warnings"] = " | ".join(plan.warnings)[:4000]
+    return tags

@@ -165,8 +165,8 @@ class TrainingRunner:
         final ``det.*`` of a training run equal an inference run's on the same weights) and log it, with the model
         statistics, at the last epoch's step."""
         from yololab.adapters.ultralytics_env import ultralytics_log_level
+        from yololab.adapters.ultralytics_model import validate_model
         from yololab.report.plots import plot_per_class_ap
-        from yololab.runners.measure import validate_model
 
         cfg = self.config
         with ultralytics_log_level():

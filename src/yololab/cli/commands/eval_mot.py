@@ -89,11 +89,14 @@ def eval_mot(
     from rich.console import Console
 
     from yololab.metrics.mot import MOTDataError, evaluate_mot
-    from yololab.metrics.mot.motchallenge import MOTDataWarning, detect_benchmark, load_benchmark
+    from yololab.metrics.mot.motchallenge import MOTDataWarning, load_benchmark, resolve_benchmark
 
     err = Console(stderr=True)
-    bench = benchmark.upper() if benchmark.lower() not in ("auto", "none") else benchmark.lower()
-    if bench not in ("auto", "none", "MOT16", "MOT17", "MOT20") or average not in ("class", "detection"):
+    try:
+        bench: str | None = resolve_benchmark(benchmark, [])
+    except ValueError:
+        bench = None
+    if bench is None or average not in ("class", "detection"):
         err.print(
             f"[red]--benchmark {benchmark!r} / --average {average!r}: expected MOT16|MOT17|MOT20|none|auto "
             "and class|detection[/red]"
@@ -103,8 +106,7 @@ def eval_mot(
         warnings.simplefilter("always", MOTDataWarning)
         try:
             folder = load_benchmark(gt, pred, seqmap=seqmap)
-            if bench == "auto":
-                bench = detect_benchmark([s.name for s in folder.sequences])
+            bench = resolve_benchmark(benchmark, folder.sequences.names)
             result = evaluate_mot(
                 folder.sequences, benchmark=bench, iou_threshold=iou_threshold, origins=folder.origins
             )

@@ -33,10 +33,19 @@ __all__ = [
     "MOTFolder",
     "detect_benchmark",
     "load_benchmark",
+    "read_class_list",
     "read_mot_file",
     "read_seqinfo",
     "read_seqmap",
+    "resolve_benchmark",
+    "write_mot_file",
 ]
+
+CLASS_LIST_FILE = "classes.txt"
+"""Beside the sequences: one class name a line, line *k* naming ground-truth class id *k* (custom data)."""
+
+BENCHMARKS = ("MOT16", "MOT17", "MOT20")
+"""The MOTChallenge protocols (preprocessing) yololab reproduces."""
 
 _MIN_COLUMNS = 6
 _SEPARATORS = re.compile(rb"[,\s]+")
@@ -196,11 +205,79 @@ def read_seqmap(path: str | Path) -> list[str]:
 
 
 def detect_benchmark(names: list[str]) -> str:
-    """``"MOT16"``/``"MOT17"``/``"MOT20"`` when every sequence name starts with it, else ``"none"``."""
-    for bench in ("MOT16", "MOT17", "MOT20"):
+    """``"MOT16"``/``"MOT17"``/``"MOT20"`` when every sequence name starts with it, else ``"none"``.
+
+    Example:
+        >>> detect_benchmark(["MOT17-02-FRCNN", "MOT17-04-FRCNN"]), detect_benchmark(["MOT17-02", "walk"])
+        ('MOT17', 'none')
+    """
+    for bench in BENCHMARKS:
         if names and all(n.startswith(f"{bench}-") for n in names):
             return bench
     return "none"
+
+
+def resolve_benchmark(requested: str, names: list[str]) -> str:
+    """The protocol in effect: ``requested`` (``MOT16|MOT17|MOT20|none``, any case), or for ``auto`` the one
+    :func:`detect_benchmark` finds in the sequence names. The one decision ``eval-mot`` and ``infer`` share.
+
+    Raises:
+        ValueError: ``requested`` is not one of ``auto``, ``none``, ``MOT16``, ``MOT17``, ``MOT20``.
+
+    Example:
+        >>> resolve_benchmark("auto", ["MOT20-01"]), resolve_benchmark("mot17", ["x"]), resolve_benchmark("none", [])
+        ('MOT20', 'MOT17', 'none')
+    """
+    value = requested.strip()
+    if value.lower() == "auto":
+        return detect_benchmark(names)
+    if value.lower() == "none":
+        return "none"
+    if value.upper() in BENCHMARKS:
+        return value.upper()
+    raise ValueError(f"benchmark {requested!r}: expected auto, none, {', '.join(BENCHMARKS)}")
+
+
+def read_class_list(mot_dir: str | Path) -> list[str] | None:
+    """The sequences' class names from ``<mot_dir>/classes.txt`` (line *k* = class id *k*); None when absent.
+
+    Raises:
+        MOTDataError: the file exists but cannot be read, or a line is blank or a name repeats.
+    """
+    path = Path(mot_dir) / CLASS_LIST_FILE
+    if not path.is_file():
+        return None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MOTDataError(f"{path}: cannot be read ({exc})") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    names = [ln.strip() for ln in lines]
+    for number, name in enumerate(names, start=1):
+        if not name:
+            raise MOTDataError(f"{path}, line {number}: blank; expected the name of class {number}")
+        if names.index(name) != number - 1:
+            raise MOTDataError(f"{path}, line {number}: {name!r} repeats line {names.index(name) + 1}")
+    return names
+
+
+def write_mot_file(path: str | Path, rows: np.ndarray) -> None:
+    """Write a MOTChallenge result file: ``frame,id,x,y,w,h,conf,class,-1,-1`` per line (TrackEval reads it).
+
+    Args:
+        path: the ``.txt`` file (folders are created).
+        rows: ``(N, >= 8)`` array of ``frame, id, x, y, w, h, conf, class``; pixel coordinates, 1-based frames.
+            Boxes are written with 3 decimals, confidences with 5.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = np.asarray(rows, dtype=float)
+    rows = rows.reshape(len(rows), -1) if rows.size else np.zeros((0, 10))
+    out = np.full((len(rows), 10), -1.0)
+    out[:, :8] = rows[:, :8]
+    fmt = ["%d", "%d", "%.3f", "%.3f", "%.3f", "%.3f", "%.5f", "%d", "%d", "%d"]
+    np.savetxt(path, out, fmt=fmt, delimiter=",")
 
 
 class LazySequences:
@@ -247,13 +324,21 @@ def _sequence_length(seq_dir: Path, gt: Frames, pred: Frames) -> int:
     return length
 
 
-def load_benchmark(gt_dir: str | Path, pred_dir: str | Path, *, seqmap: str | Path | None = None) -> MOTFolder:
+def load_benchmark(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    *,
+    seqmap: str | Path | None = None,
+    names: list[str] | None = None,
+) -> MOTFolder:
     """Read every sequence of a MOTChallenge-layout folder and its tracker results.
 
     Args:
         gt_dir: folder holding one folder per sequence (``<seq>/gt/gt.txt``, ``<seq>/seqinfo.ini``).
         pred_dir: folder holding ``<seq>.txt`` result files (or ``data/<seq>.txt``, TrackEval's layout).
         seqmap: optional seqmap file restricting (and ordering) the sequences.
+        names: optional sequence names restricting (and ordering) the sequences, as a seqmap does; result files of
+            other sequences are then ignored.
 
     Returns:
         The sequences (sorted by name unless a seqmap orders them; files are read while iterating) and their row
@@ -278,11 +363,16 @@ def load_benchmark(gt_dir: str | Path, pred_dir: str | Path, *, seqmap: str | Pa
         missing = [n for n in names if n not in available]
         if missing:
             raise MOTDataError(f"{seqmap}: sequence {missing[0]!r} has no {gt_dir / missing[0] / 'gt' / 'gt.txt'}")
+    elif names is not None:
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise MOTDataError(f"sequence {missing[0]!r} has no {gt_dir / missing[0] / 'gt' / 'gt.txt'}")
     else:
         names = available
     if not names:
         raise MOTDataError(f"{gt_dir}: no sequences found; expected <sequence>/gt/gt.txt inside")
-    results = {p.stem: p for p in pred_dir.glob("*.txt")}
+    only_named = seqmap is None and names is not available
+    results = {p.stem: p for p in pred_dir.glob("*.txt") if not only_named or p.stem in names}
     unknown = sorted(set(results) - set(names))
     if unknown:
         raise MOTDataError(

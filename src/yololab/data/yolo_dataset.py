@@ -1,0 +1,125 @@
+"""The one reader of Ultralytics dataset files (``data.yaml``): class names and the image files of each split.
+
+Layout (Ultralytics' detection format)::
+
+    path: /data/coco8            # root; relative entries below are relative to it (default: the YAML's folder)
+    train: images/train          # a folder, a list of folders, or a .txt list of image files
+    val: images/val
+    names: {0: person, 1: car}   # or a list: [person, car]
+
+Every problem is a :class:`DatasetError` naming the file and what was expected; nothing here imports OpenCV,
+Ultralytics or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""Image file suffixes a split folder is searched for (lower case)."""
+
+__all__ = ["IMAGE_SUFFIXES", "DatasetError", "YoloDataset", "read_data_yaml"]
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, unreadable or does not describe a detection dataset; the message says why."""
+
+
+@dataclass(frozen=True)
+class YoloDataset:
+    """A parsed ``data.yaml``.
+
+    Attributes:
+        yaml_path: The file (absolute).
+        root: The folder relative split entries are resolved against.
+        names: Class names, index = class id (0-based).
+        splits: Raw split entries (``train``, ``val``, ``test``) as written.
+    """
+
+    yaml_path: Path
+    root: Path
+    names: list[str]
+    splits: dict[str, Any]
+
+    def images(self, split: str = "val") -> list[Path]:
+        """Image files of ``split``, sorted per folder.
+
+        Raises:
+            DatasetError: the split is not in the file, a folder or list file is missing, or no image was found.
+        """
+        entries = self.splits.get(split)
+        if entries is None:
+            raise DatasetError(f"{self.yaml_path}: no '{split}' entry; expected a folder or list of image folders")
+        files: list[Path] = []
+        for entry in [entries] if isinstance(entries, str) else list(entries):
+            path = Path(str(entry)).expanduser()
+            path = path if path.is_absolute() else self.root / path
+            if not path.exists():
+                raise DatasetError(f"{self.yaml_path}: '{split}' names {path}, which does not exist")
+            if path.is_file() and path.suffix == ".txt":
+                files += [_resolve(line.strip(), self.root) for line in path.read_text().splitlines() if line.strip()]
+            elif path.is_dir():
+                files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            else:
+                files.append(path)
+        if not files:
+            raise DatasetError(
+                f"{self.yaml_path}: the '{split}' split holds no images (expected files ending in "
+                f"{', '.join(IMAGE_SUFFIXES)})"
+            )
+        return files
+
+
+def _resolve(entry: str, root: Path) -> Path:
+    path = Path(entry)
+    return path if path.is_absolute() else root / path
+
+
+def _names(raw: Any, source: Path) -> list[str]:
+    """Class names from a ``names`` entry: a list, or a mapping from consecutive ids 0..n-1."""
+    if isinstance(raw, list):
+        return [str(n) for n in raw]
+    if isinstance(raw, dict):
+        try:
+            ids = sorted(int(k) for k in raw)
+        except (TypeError, ValueError):
+            raise DatasetError(f"{source}: 'names' keys must be class ids 0, 1, ...; got {list(raw)[:5]}") from None
+        if ids != list(range(len(ids))):
+            raise DatasetError(f"{source}: 'names' ids must be 0..{len(ids) - 1} without gaps; got {ids[:10]}")
+        return [str(raw[k] if k in raw else raw[str(k)]) for k in ids]
+    raise DatasetError(f"{source}: no 'names' list or mapping; expected e.g. 'names: {{0: person, 1: car}}'")
+
+
+def read_data_yaml(path: str | Path) -> YoloDataset:
+    """Read an Ultralytics ``data.yaml``.
+
+    Raises:
+        DatasetError: the file cannot be read or parsed, is not a mapping, or has no valid ``names``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "data.yaml"
+        >>> _ = p.write_text("val: images\\nnames: {0: person, 1: car}\\n")
+        >>> read_data_yaml(p).names
+        ['person', 'car']
+    """
+    import yaml
+
+    path = Path(path).expanduser().resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot be read ({err.strerror or err})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise DatasetError(f"{path}{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path}: expected a mapping with 'train', 'val' and 'names'")
+    root = Path(str(raw.get("path") or path.parent)).expanduser()
+    if not root.is_absolute() and not root.exists():  # Ultralytics: as given when it exists, else elsewhere
+        root = path.parent / root
+    splits = {k: raw[k] for k in ("train", "val", "test") if raw.get(k) is not None}
+    return YoloDataset(path, root.resolve(), _names(raw.get("names"), path), splits)
