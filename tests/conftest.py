@@ -145,3 +145,10 @@ def mlflow_server_factory(tmp_path: Path) -> Iterator[Callable[[], MlflowServer]
     finally:
         for server in servers:
             server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Documented examples (``--doctest-modules`` on ``src/``) are quick tests."""
+    for item in items:
+        if isinstance(item, pytest.DoctestItem):
+            item.add_marker(pytest.mark.quick)

@@ -1,13 +1,21 @@
 """Quantization adapter: calibration preprocessing (oracle: Ultralytics LetterBox), head exclusion, every CPU method.
 
 The slow tests train a 1-epoch yolo11n on generated coloured shapes (mAP ~0: they check that each artifact loads,
-runs and validates, and its size, never accuracy; accuracy is measured in docs/quantization.md).
+runs and validates, and its size, never accuracy; accuracy is measured in docs/quantization.md). The same model,
+exported by Ultralytics itself at opset 13 and 22 with fixed or dynamic axes and with or without metadata (what a
+user brings from elsewhere), is quantized with every ONNX method; there the FP32 and INT8 outputs are compared
+directly. tests/test_foreign_onnx.py covers hand-built graphs per opset, the unservable cases and a real pretrained
+checkpoint (where accuracy can be compared).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import tempfile
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -314,3 +322,140 @@ def test_static_int8_fixed_batch_calibrates_full_batches(
     assert out.shape[0] == 2
     with pytest.raises(ValueError, match="at least 2 calibration images"):
         q.quantize(fp32, "onnx-int8-static", tmp_path / "b2", imgsz=IMGSZ, calibration_images=train_images[:1])
+
+
+# ---------------------------------------------------------------------------------------- slow (exports from elsewhere)
+# (opset, dynamic axes, Ultralytics metadata kept): what `YOLO(pt).export(format="onnx", opset=..)` gives a user.
+FOREIGN_CASES = [(13, False, True), (13, True, True), (22, False, True), (22, True, False)]
+MAP50_TOLERANCE = 0.05  # |INT8 - FP32| mAP50 on the synthetic val set
+BOX_TOLERANCE = 0.01  # mean |INT8 - FP32| of the decoded box coordinates, as a fraction of imgsz (measured 0.002)
+
+
+@pytest.fixture(scope="session")
+def foreign_export(tiny_pt: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, bool], Path]:
+    """``export(opset, dynamic)``: Ultralytics' plain ONNX export of the tiny model, made like a user elsewhere would.
+
+    Exported once per (opset, dynamic) from a private copy of the weights; tests read the file and never change it.
+    """
+    from ultralytics import YOLO
+
+    root, made = tmp_path_factory.mktemp("foreign"), {}
+
+    def export(opset: int, dynamic: bool) -> Path:
+        if (opset, dynamic) not in made:
+            folder = root / f"opset{opset}-{'dynamic' if dynamic else 'static'}"
+            folder.mkdir()
+            weights = shutil.copy2(tiny_pt, folder / "model.pt")
+            exported = YOLO(str(weights)).export(
+                format="onnx", opset=opset, imgsz=IMGSZ, dynamic=dynamic, device="cpu", verbose=False
+            )
+            made[opset, dynamic] = Path(exported)
+        return made[opset, dynamic]
+
+    return export
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _quantize_linear_zero_point_types(model: onnx.ModelProto) -> set[int]:
+    """Element types of the zero points of every QuantizeLinear (the quantizer's Qs all quantize activations)."""
+    inits = {i.name: i.data_type for i in model.graph.initializer}
+    return {inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+
+
+def _val_map(model: Path, data_yaml: Path, project: Path) -> tuple[float, float, dict]:
+    """mAP50, mAP50-95 and class names from ``YOLO(model, task="detect").val``; its run folder goes to ``project``."""
+    from ultralytics import YOLO
+
+    m = YOLO(str(model), task="detect").val(
+        data=str(data_yaml), imgsz=IMGSZ, batch=1, rect=False, plots=False, device="cpu", verbose=False,
+        project=str(project), name=model.stem,
+    )  # fmt: skip
+    return float(m.box.map50), float(m.box.map), dict(m.names)
+
+
+def _outputs(model: Path, images: list[Path]) -> np.ndarray:
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"images": q.preprocess_image(p, IMGSZ)})[0] for p in images])
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("opset", "dynamic", "metadata"),
+    FOREIGN_CASES,
+    ids=[f"opset{o}-{'dynamic' if d else 'static'}{'' if m else '-no-metadata'}" for o, d, m in FOREIGN_CASES],
+)
+def test_static_int8_serves_exports_from_elsewhere(
+    opset: int,
+    dynamic: bool,
+    metadata: bool,
+    foreign_export: Callable[[int, bool], Path],
+    data_yaml: Path,
+    train_images: list[Path],
+    tmp_path: Path,
+) -> None:
+    """The issue's case: an Ultralytics ONNX at opset 22 crashed onnxruntime on load; opset 13 and 22, both shapes."""
+    model = onnx.load(str(foreign_export(opset, dynamic)))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert _opset(model) == opset and all(bool(d.dim_param) == dynamic for d in (dims[0], dims[2], dims[3]))
+    if not metadata:
+        del model.metadata_props[:]
+    fp32 = tmp_path / "third_party.onnx"
+    onnx.save(model, str(fp32))
+
+    pair = q.quantize(fp32, "onnx-int8-static", tmp_path / "out", imgsz=IMGSZ, calibration_images=train_images[:8])
+    assert pair.original == fp32 and pair.details["onnx_opset"] == str(opset)
+    assert pair.details["ultralytics_metadata"] == ("yes" if metadata else "no")
+    assert pair.details["input_shape"] == ("batchx3xheightxwidth" if dynamic else f"1x3x{IMGSZ}x{IMGSZ}")
+    quantized = onnx.load(str(pair.quantized))
+    ops = Counter(n.op_type for n in quantized.graph.node)
+    convs = sum(n.op_type == "Conv" for n in model.graph.node)
+    assert ops["QuantizeLinear"] >= convs and ops["DequantizeLinear"] >= 2 * convs  # every Conv's input and weight
+    assert _opset(quantized) == opset  # served at its own opset, not converted
+    assert _quantize_linear_zero_point_types(quantized) == {onnx.TensorProto.UINT8}  # the root-cause fix
+
+    # loads with full graph optimizations (where the opset-22 file failed) and keeps its dynamic axes
+    session = ort.InferenceSession(str(pair.quantized), providers=["CPUExecutionProvider"])
+    batch, side = (2, IMGSZ + 32) if dynamic else (1, IMGSZ)
+    (out,) = session.run(None, {"images": np.random.default_rng(0).random((batch, 3, side, side), dtype=np.float32)})
+    assert out.shape[0] == batch and np.isfinite(out).all()
+
+    val_images = sorted((data_yaml.parent / "images" / "val").glob("*.jpg"))
+    reference, result = _outputs(fp32, val_images), _outputs(pair.quantized, val_images)
+    box_error = float(np.abs(result[:, :4] - reference[:, :4]).mean()) / IMGSZ
+    assert box_error <= BOX_TOLERANCE, f"decoded boxes moved by {box_error:.2%} of imgsz on average"
+
+    (map50_fp32, map_fp32, _), (map50_int8, map_int8, names) = (
+        _val_map(fp32, data_yaml, tmp_path / "val"),
+        _val_map(pair.quantized, data_yaml, tmp_path / "val"),
+    )
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (map50_fp32, map_fp32, map50_int8, map_int8))
+    assert abs(map50_int8 - map50_fp32) <= MAP50_TOLERANCE
+    assert names == dict(enumerate(NAMES))  # from the metadata, or from data.yaml when the file has none
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("method", ["onnx-int8-dynamic", "onnx-fp16"])
+@pytest.mark.parametrize(("opset", "dynamic"), [(13, False), (22, True)], ids=["opset13-static", "opset22-dynamic"])
+def test_dynamic_int8_and_fp16_serve_exports_from_elsewhere(
+    method: str,
+    opset: int,
+    dynamic: bool,
+    foreign_export: Callable[[int, bool], Path],
+    data_yaml: Path,
+    tmp_path: Path,
+) -> None:
+    source = foreign_export(opset, dynamic)
+    pair = q.quantize(source, method, tmp_path, imgsz=IMGSZ, calibration_images=[])
+    assert pair.original == source and pair.details["onnx_opset"] == str(opset)
+    assert _opset(onnx.load(str(pair.quantized))) >= opset
+    val_images = sorted((data_yaml.parent / "images" / "val").glob("*.jpg"))
+    reference, result = _outputs(source, val_images), _outputs(pair.quantized, val_images)
+    assert result.shape == reference.shape and np.isfinite(result).all()
+    assert float(np.abs(result[:, :4] - reference[:, :4]).mean()) / IMGSZ <= BOX_TOLERANCE
+    map50, map5095, names = _val_map(pair.quantized, data_yaml, tmp_path / "val")
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (map50, map5095)) and names == dict(enumerate(NAMES))

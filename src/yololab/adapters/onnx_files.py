@@ -1,5 +1,8 @@
-"""What an ONNX file says about itself (input shape, Ultralytics metadata), and onnxruntime sessions with fixed
-threads. The one place yololab reads ONNX graphs or builds onnxruntime sessions for timing."""
+"""What an ONNX file says about itself, and onnxruntime sessions with fixed threads.
+
+The one place yololab reads ONNX graphs (input shape, Ultralytics metadata) or builds onnxruntime sessions for
+timing.
+"""
 
 from __future__ import annotations
 

@@ -5,15 +5,24 @@ Every method returns an :class:`ExportedPair`: ``original`` is the FP32 ONNX mod
 
 Methods (see ``docs/quantization.md`` for what was measured):
 
-- ``onnx-int8-static``: onnxruntime ``quantize_static``, QDQ, per-channel INT8 weights, INT8 activations calibrated
-  (MinMax) on the given images, letterboxed exactly like Ultralytics' predictor. The detection head's non-Conv nodes
-  are excluded: its decode concatenates box pixels (0..imgsz) and class probabilities (0..1) in one tensor, which one
-  INT8 scale cannot represent (mAP collapses to 0 without the exclusion).
+- ``onnx-int8-static``: onnxruntime ``quantize_static``, QDQ, per-channel INT8 weights, UINT8 (asymmetric 8-bit)
+  activations calibrated (MinMax) on the given images, letterboxed exactly like Ultralytics' predictor. The detection
+  head's non-Conv nodes are excluded: its decode concatenates box pixels (0..imgsz) and class probabilities (0..1) in
+  one tensor, which one 8-bit scale cannot represent (mAP collapses to 0 without the exclusion). Why UINT8 and not
+  INT8 activations: see :func:`_quantize_onnx_static` (INT8 activations break every opset >= 21 file).
 - ``onnx-int8-dynamic``: onnxruntime ``quantize_dynamic`` (INT8 weights, activation ranges computed per inference).
 - ``onnx-fp16``: ``onnxruntime.transformers.float16`` with float32 inputs/outputs kept, so Ultralytics can feed it.
 - ``ultralytics-int8``: Ultralytics' own ONNX INT8 export (``quantize=8``), calibrated on the same images.
 - ``openvino-int8``: Ultralytics' OpenVINO export with NNCF INT8 (optional extra ``yololab[openvino]``).
 - ``tensorrt-fp16`` / ``tensorrt-int8``: Ultralytics' TensorRT engine export (NVIDIA GPU and ``tensorrt`` needed).
+
+The three ``onnx-*`` methods take any FP32 ONNX detector, also one exported elsewhere: opset 13 up to the newest the
+installed onnxruntime runs, fixed or dynamic input axes, with or without Ultralytics metadata. A file that a method
+cannot serve (opset below 13, no Ultralytics node names, an FP16 or already quantized graph, a fixed input that is not
+``imgsz``) raises :class:`UnquantizableModelError` (a ``ValueError``) naming the file, the reason and the method that
+can; a failure inside onnxruntime is reported the same way, never as onnxruntime's own traceback. Every quantized
+file is loaded and run once in an onnxruntime CPU session with default (full) graph optimizations, as Ultralytics
+runs it, before it is returned.
 
 Calibration images are the caller's choice and must come from the *train* split, never from the data that is scored.
 Ultralytics writes exports next to the ``.pt`` (overwriting, and its ONNX INT8 export deletes the FP32 ONNX), so each
@@ -22,6 +31,7 @@ export here runs on a private copy of the weights in a scratch folder and its re
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -45,10 +55,36 @@ _CALIBRATED_METHODS = frozenset({"onnx-int8-static", "ultralytics-int8", "openvi
 _PT_ONLY_METHODS = frozenset({"ultralytics-int8", "openvino-int8", "tensorrt-fp16", "tensorrt-int8"})
 _HEAD_NODE = re.compile(r"^/model\.(\d+)/")
 _PAD_VALUE = 114  # Ultralytics LetterBox padding grey
+MIN_STATIC_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the ``axis`` attribute) exist from opset 13
+_QUANTIZED_OPS = frozenset(
+    {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+     "DynamicQuantizeLinear"}
+)  # fmt: skip
+_OTHER_METHODS_ADVICE = {
+    "onnx-int8-static": "onnx-int8-dynamic or onnx-fp16 (no calibration, no head exclusion) may serve it, and "
+    "ultralytics-int8 quantizes from the .pt",
+    "onnx-int8-dynamic": "onnx-int8-static or onnx-fp16 may serve it, and ultralytics-int8 quantizes from the .pt",
+    "onnx-fp16": "onnx-int8-static or onnx-int8-dynamic may serve it",
+}
 
 
 class QuantizationUnavailable(RuntimeError):  # noqa: N818 (name fixed by the runner API)
     """A quantization method cannot run here; the message says what is missing and how to get it."""
+
+
+class UnquantizableModelError(ValueError):
+    """A method cannot serve this model file; the message names the file, why, and which method can.
+
+    Attributes:
+        path: the ONNX file.
+        method: the method that cannot serve it.
+        reason: why (one sentence, no traceback).
+        advice: which method (or which re-export) can.
+    """
+
+    def __init__(self, path: Path | str, method: str, reason: str, advice: str) -> None:
+        self.path, self.method, self.reason, self.advice = Path(path), method, reason, advice
+        super().__init__(f"{method} cannot quantize {path}: {reason}. {advice}")
 
 
 @dataclass(frozen=True)
@@ -255,6 +291,194 @@ def _onnx_input(model: Any) -> tuple[str, int]:
     return graph_input.name, dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else 1
 
 
+@dataclass(frozen=True)
+class OnnxQuantFacts:
+    """What decides whether an ONNX method can serve a file, read from the graph (no session is created).
+
+    Attributes:
+        path: the ONNX file.
+        opset: version of the default (``ai.onnx``) operator set.
+        input_name: the image input.
+        input_type: its element type (``"float32"``, ``"float16"``, ...).
+        input_shape: its dims: an ``int`` when fixed, the dim's name (``"batch"``, ``"height"``, ``"?"``) when not.
+        quantized_nodes: QuantizeLinear/DequantizeLinear/QLinearConv/ConvInteger/... nodes already in the graph.
+        yolo_names: nodes carry Ultralytics' ``/model.N/`` names (the detection head can be found).
+        metadata: the ``metadata_props`` (Ultralytics writes names, imgsz, stride, task; other exporters may not).
+    """
+
+    path: Path
+    opset: int
+    input_name: str
+    input_type: str
+    input_shape: tuple[int | str, ...]
+    quantized_nodes: int
+    yolo_names: bool
+    metadata: dict[str, str]
+
+    @property
+    def dynamic(self) -> bool:
+        """Some input axis is not fixed."""
+        return any(not isinstance(d, int) for d in self.input_shape)
+
+    @property
+    def batch(self) -> int:
+        """The fixed batch size, 1 when the batch axis is dynamic."""
+        first = self.input_shape[0] if self.input_shape else 1
+        return first if isinstance(first, int) else 1
+
+    @property
+    def fixed_hw(self) -> tuple[int, int] | None:
+        """(height, width) when both are fixed, else ``None``."""
+        h, w = self.input_shape[2:4] if len(self.input_shape) == 4 else (None, None)
+        return (h, w) if isinstance(h, int) and isinstance(w, int) else None
+
+
+def onnx_quant_facts(path: Path, method: str = "onnx") -> OnnxQuantFacts:
+    """Read :class:`OnnxQuantFacts` from an ONNX file.
+
+    Args:
+        path: the ONNX file.
+        method: the method that asks, named in the error.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnquantizableModelError: the file is not a readable ONNX model.
+    """
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX model not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends: say it in one line
+        raise UnquantizableModelError(
+            path, method, f"it is not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})",
+            "Pass an FP32 .onnx exported by Ultralytics (or any exporter), or the .pt",
+        ) from exc  # fmt: skip
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    initializers = {i.name for i in model.graph.initializer}
+    graph_input = next((i for i in model.graph.input if i.name not in initializers), None)
+    if graph_input is None:
+        raise UnquantizableModelError(path, method, "the graph has no input", "Pass an image detector's ONNX")
+    tensor_type = graph_input.type.tensor_type
+    shape = tuple(
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
+        for d in tensor_type.shape.dim
+    )
+    return OnnxQuantFacts(
+        path=path,
+        opset=opset,
+        input_name=graph_input.name,
+        input_type=_element_type_name(tensor_type.elem_type),
+        input_shape=shape,
+        quantized_nodes=sum(n.op_type in _QUANTIZED_OPS for n in model.graph.node),
+        yolo_names=any(_HEAD_NODE.match(n.name) for n in model.graph.node),
+        metadata={p.key: p.value for p in model.metadata_props},
+    )
+
+
+def _element_type_name(elem_type: int) -> str:
+    """``"float32"`` for ``TensorProto.FLOAT`` and so on; the ONNX name when numpy has none (``"UNDEFINED"``)."""
+    import onnx
+
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+    except (KeyError, ValueError, TypeError):
+        return onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else "?"
+
+
+def check_onnx_servable(facts: OnnxQuantFacts, method: str, *, imgsz: int) -> None:
+    """Raise :class:`UnquantizableModelError` when ``method`` cannot serve the file ``facts`` describes.
+
+    Checked before any work: an already quantized graph, a non-float32 input (all ``onnx-*`` methods); for
+    ``onnx-int8-static`` also opset < 13, no ``/model.N/`` node names, and a fixed input size other than ``imgsz``.
+    Everything else (opset 13 up to the newest onnxruntime runs, dynamic axes, missing metadata) is served.
+    """
+    path = facts.path
+
+    def fail(reason: str, advice: str) -> None:
+        raise UnquantizableModelError(path, method, reason, advice)
+
+    if facts.quantized_nodes:
+        fail(
+            f"it is already quantized ({facts.quantized_nodes} QuantizeLinear/DequantizeLinear/QLinear*/*Integer "
+            "nodes)",
+            "Benchmark it as it is, or quantize its FP32 original",
+        )
+    if facts.input_type != "float32":
+        fail(
+            f"its input is {facts.input_type}, not float32 (an FP16 export?)",
+            "Re-export it in FP32 (Ultralytics: export(format='onnx') without half=True) and quantize that, or pass "
+            "the .pt to ultralytics-int8",
+        )
+    if method != "onnx-int8-static":
+        return
+    if facts.opset < MIN_STATIC_OPSET:
+        fail(
+            f"its opset is {facts.opset}; per-channel QDQ (QuantizeLinear/DequantizeLinear with an axis) needs opset "
+            f">= {MIN_STATIC_OPSET}",
+            f"onnx-int8-dynamic and onnx-fp16 serve opset {facts.opset}; for static INT8 re-export with opset >= "
+            f"{MIN_STATIC_OPSET} (Ultralytics: export(format='onnx', opset={MIN_STATIC_OPSET}))",
+        )
+    if not facts.yolo_names:
+        fail(
+            "its nodes have no Ultralytics '/model.N/' names, so the detection head, whose decode must stay float, "
+            "cannot be found",
+            "onnx-int8-dynamic and onnx-fp16 need no head exclusion; or export the .pt with Ultralytics "
+            "(export(format='onnx'))",
+        )
+    hw = facts.fixed_hw
+    if hw is not None and hw != (imgsz, imgsz):
+        advice = f"Pass imgsz={hw[0]}" if hw[0] == hw[1] else "Export a square input"
+        fail(
+            f"its input is fixed at {hw[0]}x{hw[1]} but calibration letterboxes to imgsz={imgsz}",
+            f"{advice}, or re-export with dynamic=True (Ultralytics: export(format='onnx', dynamic=True))",
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:400]
+
+
+@contextlib.contextmanager
+def _onnxruntime_errors(path: Path, method: str, stage: str) -> Iterator[None]:
+    """Turn a failure inside onnx/onnxruntime into :class:`UnquantizableModelError` (file, why, which method can).
+
+    onnxruntime raises its own classes (``Fail``, ``InvalidGraph``, ``InvalidArgument``), bare ``Exception`` (shape
+    inference) or onnx's ``ValidationError``; the CLI would print them as a long traceback. A missing calibration
+    image (``FileNotFoundError``) and our own errors pass through unchanged.
+    """
+    try:
+        yield
+    except (UnquantizableModelError, FileNotFoundError):
+        raise
+    except Exception as exc:
+        raise UnquantizableModelError(
+            path, method, f"{stage} failed ({type(exc).__name__}: {_first_line(exc)})", _OTHER_METHODS_ADVICE[method]
+        ) from exc
+
+
+def _check_runs(quantized: Path, method: str, facts: OnnxQuantFacts, *, imgsz: int, source: Path) -> None:
+    """Load ``quantized`` as Ultralytics does (CPU, default = full graph optimizations) and run it once.
+
+    Graph optimizations rewrite QDQ graphs at session creation (see :func:`_quantize_onnx_static`), so a file that
+    onnxruntime's quantizer wrote can still fail here; this finds it before the caller validates or benchmarks.
+    """
+    import onnxruntime as ort
+
+    channels = facts.input_shape[1] if len(facts.input_shape) > 1 and isinstance(facts.input_shape[1], int) else 3
+    h, w = facts.fixed_hw or (imgsz, imgsz)
+    sample = np.full((facts.batch, channels, h, w), 0.5, dtype=np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    stage = f"loading and running the quantized file {quantized.name} in onnxruntime (CPU, full graph optimizations)"
+    with _onnxruntime_errors(source, method, stage):
+        session = ort.InferenceSession(str(quantized), options, providers=["CPUExecutionProvider"])
+        session.run(None, {facts.input_name: sample})
+
+
 def _copy_metadata(source: Path, target: Path, method: str) -> None:
     """Copy Ultralytics' metadata (names, imgsz, stride, task) onto a quantized model and record the method."""
     import onnx
@@ -281,13 +505,50 @@ def _versions(*modules: str) -> dict[str, str]:
 def _quantize_onnx_static(
     original: Path, target: Path, *, imgsz: int, calibration_images: Sequence[Path]
 ) -> dict[str, str]:
+    """Static QDQ quantization: per-channel INT8 weights, UINT8 activations, the head's decode kept float.
+
+    **Why UINT8 activations — the opset >= 21 failure.** With INT8 (signed) activations, every file at opset 21 or
+    newer (Ultralytics exports opset 22 when asked, and by default with some torch versions) quantized without error
+    but could not be *loaded*: ``[TypeInferenceError] output_dtype INT8 does not match y_zero_point type UINT8``
+    (node ``/model.22/Reshape_output_0_q`` on a YOLOv8, ``/model.23/Reshape_3_output_0_q`` on a YOLO11). That node is
+    not written by the quantizer; onnxruntime's graph optimizer makes it when a session is created:
+
+    1. ``QDQPropagationTransformer`` pushes each DequantizeLinear forward through the float Reshape/Slice/Transpose
+       nodes that follow it — here the excluded head's Reshapes right after its quantized Convs — by inserting a new
+       Q/DQ pair behind them (``<tensor>_q`` / ``<tensor>_dq``, doc string "Inserted by QDQPropagationTransformer").
+       From opset 21, where QuantizeLinear has an ``output_dtype`` attribute, onnxruntime 1.32 sets it on the Q it
+       inserts, to the DQ's type: ``output_dtype=INT8`` (the quantizer's own Qs leave it unset; seen in the graph
+       onnxruntime saves with ``SessionOptions.optimized_model_filepath`` when QDQS8ToU8Transformer is disabled).
+    2. ``QDQS8ToU8Transformer`` (x86 CPU execution provider: its 8-bit kernels take unsigned activations) then turns
+       every INT8 Q->DQ pair into UINT8 by adding 128 to the zero point; it swaps the zero-point inputs only
+       (``qdq_s8_to_u8.cc``: ``q_input_defs[zp_idx] = zp_u8_arg``) and never looks at ``output_dtype``.
+    3. ONNX's QuantizeLinear-21 type inference sees ``output_dtype=INT8`` with a UINT8 zero point and fails
+       ``Graph::Resolve``.
+
+    Disabling either transformer, or using opset <= 20 (no ``output_dtype``), avoids it, which is why yololab's own
+    exports (opset 18 by Ultralytics' default here) always worked. UINT8 activations remove the cause at every
+    opset: step 2 has nothing to convert and the inserted Q's ``output_dtype`` (UINT8) equals its zero point's type.
+    Accuracy is unchanged: with the same MinMax range the UINT8 scale equals the INT8 one and the zero point moves by
+    128, and the x86 CPU execution provider ran INT8 activations as UINT8 anyway (step 2). Measured at opset 13, where
+    both load: yolo11n (64 px) gave bit-identical outputs; the YOLOv8s fall detector mAP50 0.641 (INT8) vs 0.639
+    (UINT8) at 160 px and 0.899 vs 0.895 at 320 px (FP32 0.670 / 0.931). U8S8 (unsigned activations, signed weights)
+    is also what onnxruntime recommends for CPUs (``quantize_static``'s docstring, ``get_qdq_config``'s default) and
+    what Ultralytics' own INT8 export uses (onnxruntime's defaults).
+
+    ``quant_pre_process`` runs without symbolic shape inference: on Ultralytics' ``dynamic=True`` exports it raises
+    "Incomplete symbolic shape inference" and leaves ``sym_shape_infer_temp.onnx`` plus a weights ``.data`` file in the
+    current directory. ONNX's shape inference, which still runs, is enough for a CNN (on fixed-shape exports the
+    quantized models gave identical outputs with and without the symbolic pass).
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    method = "onnx-int8-static"
     with tempfile.TemporaryDirectory(prefix="yololab-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(original), str(prepared))
+        with _onnxruntime_errors(original, method, "onnxruntime's quant_pre_process"):
+            quant_pre_process(str(original), str(prepared), skip_symbolic_shape=True)
         model = onnx.load(str(prepared))
         exclude, head = head_nodes_to_exclude(model)
         input_name, batch = _onnx_input(model)
@@ -296,32 +557,33 @@ def _quantize_onnx_static(
             raise ValueError(f"the model's batch is {batch}: pass at least {batch} calibration images")
         images = list(calibration_images)[:usable]
         reader = LetterboxCalibrationReader(images, imgsz=imgsz, input_name=input_name, batch=batch)
-        quantize_static(
-            str(prepared),
-            str(target),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        with _onnxruntime_errors(original, method, "onnxruntime's quantize_static"):
+            quantize_static(
+                str(prepared),
+                str(target),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,  # not QInt8: see the docstring (opset >= 21)
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=exclude,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
         n_nodes = len(model.graph.node)
     return {
         "quant_format": "QDQ",
         "weight_type": "QInt8 per-channel",
-        "activation_type": "QInt8",
+        "activation_type": "QUInt8 (asymmetric)",
         "calibrate_method": "MinMax",
         "calibration_images": str(len(reader.images)),
         "calibration_batch": str(batch),
-        "preprocess": "onnxruntime quant_pre_process",
+        "preprocess": "onnxruntime quant_pre_process (ONNX shape inference, no symbolic pass)",
         "nodes_total": str(n_nodes),
         "head_module": head,
         "nodes_excluded": str(len(exclude)),
         "nodes_excluded_reason": (
             f"detection head ({head}) non-Conv nodes stay float: its decode mixes box pixels and class "
-            "probabilities in one tensor, which one INT8 scale cannot hold"
+            "probabilities in one tensor, which one 8-bit scale cannot hold"
         ),
     }
 
@@ -329,7 +591,8 @@ def _quantize_onnx_static(
 def _quantize_onnx_dynamic(original: Path, target: Path) -> dict[str, str]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(original), str(target), weight_type=QuantType.QInt8)
+    with _onnxruntime_errors(original, "onnx-int8-dynamic", "onnxruntime's quantize_dynamic"):
+        quantize_dynamic(str(original), str(target), weight_type=QuantType.QInt8)
     return {"weight_type": "QInt8", "activation_type": "dynamic (ranges computed per inference)"}
 
 
@@ -337,8 +600,9 @@ def _convert_onnx_fp16(original: Path, target: Path) -> dict[str, str]:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(original)), keep_io_types=True)
-    onnx.save(model, str(target))
+    with _onnxruntime_errors(original, "onnx-fp16", "onnxruntime's convert_float_to_float16"):
+        model = convert_float_to_float16(onnx.load(str(original)), keep_io_types=True)
+        onnx.save(model, str(target))
     return {
         "weight_type": "float16",
         "io_types": "float32 (keep_io_types)",
@@ -491,6 +755,9 @@ def quantize(
 
     Raises:
         QuantizationUnavailable: the method cannot run here (see :func:`check_available`).
+        UnquantizableModelError: an ``onnx-*`` method cannot serve this ONNX file (checked before any work, see
+            :func:`check_onnx_servable`), or onnxruntime failed on it; the message names the file, why, and which
+            method can. A ``ValueError``.
         ValueError: a ``.pt``-only method got an ``.onnx``, or a calibrated method got no images.
     """
     check_available(method, device)
@@ -501,11 +768,20 @@ def quantize(
         raise ValueError(f"{method} exports from the PyTorch weights: pass the .pt, got {original}")
     if method in _CALIBRATED_METHODS and not calibration_images:
         raise ValueError(f"{method} calibrates activations: pass calibration images from the train split")
+    facts = None
+    if original.suffix == ".onnx" and method in _ONNX_METHODS:
+        facts = onnx_quant_facts(original, method)  # a file from elsewhere: say what cannot be served before any work
+        check_onnx_servable(facts, method, imgsz=imgsz)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_fp32 = original if original.suffix == ".onnx" else export_onnx_fp32(original, out_dir, imgsz=imgsz)
     details = {"method": method, "original_format": "onnx-fp32", **_versions("onnx", "onnxruntime")}
     if method in _ONNX_METHODS:
-        quantized, extra = _quantize_onnx(onnx_fp32, method, out_dir, imgsz=imgsz, images=calibration_images)
+        if facts is None:
+            facts = onnx_quant_facts(onnx_fp32, method)
+            check_onnx_servable(facts, method, imgsz=imgsz)
+        quantized, extra = _quantize_onnx(
+            onnx_fp32, method, out_dir, imgsz=imgsz, images=calibration_images, facts=facts
+        )
     else:
         quantized, extra = _export_ultralytics(
             original,
@@ -521,7 +797,7 @@ def quantize(
 
 
 def _quantize_onnx(
-    onnx_fp32: Path, method: str, out_dir: Path, *, imgsz: int, images: Sequence[Path]
+    onnx_fp32: Path, method: str, out_dir: Path, *, imgsz: int, images: Sequence[Path], facts: OnnxQuantFacts
 ) -> tuple[Path, dict[str, str]]:
     stem = onnx_fp32.stem.removesuffix("_fp32")
     target = out_dir / f"{stem}_{method.removeprefix('onnx-').replace('-', '_')}.onnx"
@@ -532,4 +808,11 @@ def _quantize_onnx(
     else:
         extra = _convert_onnx_fp16(onnx_fp32, target)
     _copy_metadata(onnx_fp32, target, method)
+    _check_runs(target, method, facts, imgsz=imgsz, source=onnx_fp32)
+    extra |= {
+        "onnx_opset": str(facts.opset),
+        "input_shape": "x".join(str(d) for d in facts.input_shape),
+        "ultralytics_metadata": "yes" if {"names", "imgsz"} <= facts.metadata.keys() else "no",
+        "load_check": "onnxruntime CPU session, full graph optimizations, one inference",
+    }
     return target, extra

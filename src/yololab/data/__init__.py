@@ -1,5 +1,7 @@
-"""Data: the synthetic world yololab generates (``synthetic``, settings in ``synthetic_config``), the one reader of
-``data.yaml`` files (``yolo_dataset``) and the sequences of a tracking folder (``sequences``).
+"""Data: the synthetic world, the ``data.yaml`` reader and the sequences of a tracking folder.
+
+``synthetic`` renders the world (settings in ``synthetic_config``), ``yolo_dataset`` is the one reader of
+``data.yaml`` files, ``sequences`` lists what a tracking folder holds.
 
 Nothing is imported here, so that reading a config or a dataset file never loads OpenCV.
 """

@@ -1,5 +1,8 @@
-"""Settings of the synthetic world (:class:`SyntheticWorldConfig`): plain pydantic, no OpenCV, so that reading an
-experiment config never loads the renderer (``yololab.data.synthetic``)."""
+"""Settings of the synthetic world (:class:`SyntheticWorldConfig`).
+
+Plain pydantic, no OpenCV, so that reading an experiment config never loads the renderer
+(``yololab.data.synthetic``).
+"""
 
 from __future__ import annotations
 

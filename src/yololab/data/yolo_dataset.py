@@ -93,7 +93,7 @@ def _names(raw: Any, source: Path) -> list[str]:
 
 
 def read_data_yaml(path: str | Path) -> YoloDataset:
-    """Read an Ultralytics ``data.yaml``.
+    r"""Read an Ultralytics ``data.yaml``.
 
     Raises:
         DatasetError: the file cannot be read or parsed, is not a mapping, or has no valid ``names``.
@@ -101,7 +101,7 @@ def read_data_yaml(path: str | Path) -> YoloDataset:
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "data.yaml"
-        >>> _ = p.write_text("val: images\\nnames: {0: person, 1: car}\\n")
+        >>> _ = p.write_text("val: images\nnames: {0: person, 1: car}\n")
         >>> read_data_yaml(p).names
         ['person', 'car']
     """

@@ -1,6 +1,6 @@
-"""Turning user data (class names, sequence names) into valid MLflow keys, deterministically.
+r"""Turning user data (class names, sequence names) into valid MLflow keys, deterministically.
 
-MLflow accepts metric/param keys made of ``[/\\w.\\- :]`` (``\\w`` is unicode-aware: letters of any script,
+MLflow accepts metric/param keys made of ``[/\w.\- :]`` (``\w`` is unicode-aware: letters of any script,
 digits, ``_``), at most 250 characters, and rejects names that change under ``posixpath.normpath``. One bad key
 rejects a whole batch, so every user-supplied name goes through :func:`to_mlflow_key` and, for a set of names,
 :func:`class_key_map`, which also makes colliding names unique. Keys never contain ``/`` so that they cannot

@@ -34,6 +34,7 @@ def difference(values: Sequence[float | None]) -> float | None:
 
 
 def format_value(value: float | None) -> str:
+    """A metric value for a table cell: ``—`` when absent."""
     if value is None:
         return "—"
     if math.isnan(value):

@@ -109,8 +109,10 @@ QUANTIZATION_BARS = (
 
 
 def plot_quantization(metrics: Mapping[str, float], *, title: str = "original vs quantized") -> Figure:
-    """Original vs quantized bars from a quantization run's keys (``det.original.mAP50``, ``sys.quantized.*`` ...);
-    a value that was not measured is drawn as 0."""
+    """Original vs quantized bars from a quantization run's keys.
+
+    Keys ``det.original.mAP50``, ``sys.quantized.*`` ...; a value that was not measured is drawn as 0.
+    """
     bars = {
         name: {side: metrics.get(f"{family}.{side}.{key}", 0.0) for side in ("original", "quantized")}
         for name, family, key in QUANTIZATION_BARS

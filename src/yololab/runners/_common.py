@@ -66,8 +66,10 @@ def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> Experim
 def check_model(
     recorder: ExperimentRecorder, config: ExperimentConfig, weights: Path, data: PreparedData
 ) -> tuple[Any, Any]:
-    """Load the model and refuse what cannot be measured on ``data``: task, input size, a failing forward pass,
-    classes that are not the dataset's. Tags ``yololab.model.*`` and ``yololab.class_check``.
+    """Load the model and refuse what cannot be measured on ``data``.
+
+    Refused: another task, another fixed input size, a failing forward pass, classes that are not the dataset's.
+    Tags ``yololab.model.*`` and ``yololab.class_check``.
 
     Returns:
         The loaded ``YOLO`` (run once) and its :class:`~yololab.adapters.ultralytics_model.ModelInfo`.

@@ -1,5 +1,8 @@
-"""InferenceBenchmarkRunner: validation (``det.*``), a timed benchmark loop (``sys.*``) and, when enabled,
-multi-object tracking evaluated by yololab's MOT engine (``mot.*``) — one ``InferenceMetricsResult`` per run."""
+"""InferenceBenchmarkRunner: validation, a timed benchmark loop and tracking, one MLflow run.
+
+Validation gives ``det.*``, the benchmark loop ``sys.*`` and, when enabled, multi-object tracking evaluated by
+yololab's MOT engine ``mot.*`` — one ``InferenceMetricsResult`` per run.
+"""
 
 from __future__ import annotations
 
@@ -63,8 +66,10 @@ class InferenceBenchmarkRunner:
         self.quiet = quiet
 
     def run(self) -> InferenceResult:
-        """Check the model against the data, run every step and log the result; the run ends FAILED if a step
-        raises (tag ``yololab.failure_reason``)."""
+        """Check the model against the data, run every step and log the result.
+
+        The run ends FAILED if a step raises (tag ``yololab.failure_reason``).
+        """
         from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
 
         prepare_ultralytics_offline()

@@ -40,6 +40,7 @@ class QuantizationResult:
 
     @property
     def gates_passed(self) -> bool:
+        """Whether every quality gate passed."""
         return not self.failed_gates
 
 

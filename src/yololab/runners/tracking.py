@@ -1,5 +1,6 @@
-"""Tracking in an inference experiment: the data's protocol and classes decided, every sequence tracked, the
-tracker's files written, and those very files scored by the MOT engine the way ``yololab eval-mot`` scores them.
+"""Tracking in an inference experiment: protocol and classes decided, sequences tracked, files written, scored.
+
+The tracker's files are scored by the MOT engine the way ``yololab eval-mot`` scores them.
 
 1. The protocol: ``infer.tracking.benchmark`` (``auto`` decides from the sequence names, as ``eval-mot``).
 2. The classes (:func:`yololab.classmap.resolve_tracking_classes`): under MOTChallenge only the model's pedestrian

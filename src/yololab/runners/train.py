@@ -114,10 +114,12 @@ class TrainingRunner:
     """
 
     def __init__(self, config: ExperimentConfig, *, quiet: bool = False, verbose: bool = False) -> None:
-        """Args:
-        config: a ``kind: train`` config.
-        quiet: no progress output at all.
-        verbose: also show Ultralytics' own log and progress bars.
+        """Prepare a training run.
+
+        Args:
+            config: a ``kind: train`` config.
+            quiet: no progress output at all.
+            verbose: also show Ultralytics' own log and progress bars.
         """
         if config.kind != "train":
             raise ValueError(f"TrainingRunner needs a config of kind 'train', got kind={config.kind!r}")
@@ -161,9 +163,11 @@ class TrainingRunner:
     def _log_final(
         self, recorder: ExperimentRecorder, logger: _EpochLogger, best: Path, data: PreparedData
     ) -> TrainingMetricsSnapshot:
-        """Evaluate ``best.pt`` with yololab's validator (as ``infer`` and ``quant`` do, ``rect=False``, so the
-        final ``det.*`` of a training run equal an inference run's on the same weights) and log it, with the model
-        statistics, at the last epoch's step."""
+        """Evaluate ``best.pt`` with yololab's validator and log it, with the model statistics, at the last step.
+
+        The validator is the one ``infer`` and ``quant`` use (``rect=False``), so the final ``det.*`` of a training run
+        equal an inference run's on the same weights.
+        """
         from yololab.adapters.ultralytics_env import ultralytics_log_level
         from yololab.adapters.ultralytics_model import validate_model
         from yololab.report.plots import plot_per_class_ap

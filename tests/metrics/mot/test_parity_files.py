@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mot_oracle import assert_same, run_trackeval_folder
 
+from mot_oracle import assert_same, run_trackeval_folder
 from yololab.metrics.mot import evaluate_mot
 from yololab.metrics.mot.motchallenge import load_benchmark
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from mot_oracle import assert_same, run_trackeval_folder, trackeval_sequences
 from mot_strategies import sequences
 
+from mot_oracle import assert_same, run_trackeval_folder, trackeval_sequences
 from yololab.metrics.mot import MOTSequence, evaluate_mot
 
 pytestmark = pytest.mark.oracle

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from yololab.data.synthetic import SyntheticWorldConfig
+from yololab.data.synthetic_config import SyntheticWorldConfig
 
 _D = SyntheticWorldConfig()
 """The defaults every option shows (one source of truth: the config model)."""

@@ -69,6 +69,13 @@ def register(app: typer.Typer) -> None:
     def infer(
         config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
         model: str | None = typer.Option(None, help="Trained weights: .pt, .onnx or an exported model folder."),
+        data: Path | None = typer.Option(None, help="A YOLO data.yaml instead of the synthetic world (data.yaml)."),
+        mot_dir: Path | None = typer.Option(
+            None, help="Sequences to track: MOTChallenge folders, frame folders or videos (data.mot_dir)."
+        ),
+        allow_class_mismatch: bool | None = typer.Option(
+            None, "--allow-class-mismatch", help="Measure even when the model's classes are not the dataset's."
+        ),
         iterations: int | None = typer.Option(None, help="Timed benchmark iterations (infer.iterations)."),
         tracker: str | None = typer.Option(None, help="bytetrack, botsort or a tracker YAML (infer.tracking.tracker)."),
         device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
@@ -79,8 +86,9 @@ def register(app: typer.Typer) -> None:
         """Validate (det.*), benchmark (sys.*) and track + evaluate (mot.*) one model; log one run."""
         from yololab.runners.infer import InferenceBenchmarkRunner
 
-        options = {"model": model, "iterations": iterations, "tracker": tracker, "device": device,
-                   "experiment": experiment, "run_name": run_name}  # fmt: skip
+        options = {"model": model, "data": data, "mot_dir": mot_dir, "allow_class_mismatch": allow_class_mismatch,
+                   "iterations": iterations, "tracker": tracker, "device": device, "experiment": experiment,
+                   "run_name": run_name}  # fmt: skip
         cfg = _load("infer", config, options, set_)
         try:
             result = InferenceBenchmarkRunner(cfg).run()
@@ -98,6 +106,10 @@ def register(app: typer.Typer) -> None:
     def quant(
         config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
         model: str | None = typer.Option(None, help="Original weights: .pt or FP32 .onnx."),
+        data: Path | None = typer.Option(None, help="A YOLO data.yaml instead of the synthetic world (data.yaml)."),
+        allow_class_mismatch: bool | None = typer.Option(
+            None, "--allow-class-mismatch", help="Measure even when the model's classes are not the dataset's."
+        ),
         method: str | None = typer.Option(None, help="onnx-int8-static, onnx-int8-dynamic, onnx-fp16, ..."),
         device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
@@ -108,7 +120,8 @@ def register(app: typer.Typer) -> None:
         from yololab.adapters.quantization import QuantizationUnavailable
         from yololab.runners.quant import QuantizationRunner
 
-        options = {"model": model, "method": method, "device": device, "experiment": experiment, "run_name": run_name}
+        options = {"model": model, "data": data, "allow_class_mismatch": allow_class_mismatch, "method": method,
+                   "device": device, "experiment": experiment, "run_name": run_name}  # fmt: skip
         cfg = _load("quant", config, options, set_)
         try:
             result = QuantizationRunner(cfg).run()

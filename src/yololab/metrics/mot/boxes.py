@@ -70,8 +70,11 @@ def iou_matrix(boxes1_xywh: np.ndarray, boxes2_xywh: np.ndarray) -> np.ndarray:
 def _candidate_ranges(
     gt_frame: np.ndarray, g_xyxy: np.ndarray, pred_frame: np.ndarray, p_xyxy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each ground-truth box, the range ``lo:hi`` of predictions (in ``order``, sorted by frame then x1) of the
-    same frame whose x1 lies in ``(x1_gt - max_pred_width - 1, x2_gt + 1)`` - a superset of those overlapping it."""
+    """For each ground-truth box, the range of predictions that may overlap it.
+
+    The range ``lo:hi`` of predictions (in ``order``, sorted by frame then x1) of the same frame whose x1 lies in
+    ``(x1_gt - max_pred_width - 1, x2_gt + 1)`` - a superset of those overlapping it.
+    """
     x0 = min(g_xyxy[:, 0].min(), p_xyxy[:, 0].min())
     max_w = float((p_xyxy[:, 2] - p_xyxy[:, 0]).max())
     span = float(max(g_xyxy[:, 2].max(), p_xyxy[:, 2].max()) - x0) + max_w + 4.0

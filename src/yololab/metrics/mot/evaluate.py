@@ -86,10 +86,12 @@ class MOTScores:
     hota: HotaMetrics | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat dict with :class:`~yololab.metrics.tracking.MOTMetrics` field names (ratios as fractions, counts as
-        int) plus extras: ``clr_recall``, ``clr_precision``, ``clr_f1``, ``mtr``, ``ptr``, ``mlr``, ``owta``, and the
-        19 per-alpha values of each HOTA score as lists (``hota_alpha``, ``deta_alpha``, ...; alphas in
-        ``alphas``)."""
+        """Flat dict with :class:`~yololab.metrics.tracking.MOTMetrics` field names, plus extras.
+
+        Ratios as fractions, counts as int; extras: ``clr_recall``, ``clr_precision``, ``clr_f1``, ``mtr``, ``ptr``,
+        ``mlr``, ``owta``, and the 19 per-alpha values of each HOTA score as lists (``hota_alpha``, ``deta_alpha``,
+        ...; alphas in ``alphas``).
+        """
         out: dict[str, Any] = {f.name: getattr(self.count, f.name) for f in fields(self.count)}
         if self.clear is not None:
             out.update(_clear_dict(self.clear))
@@ -215,8 +217,10 @@ class MOTEvaluation:
         return self.sequences_class_averaged if average == "class" else self.sequences_detection_averaged
 
     def to_dict(self, average: Literal["class", "detection"] = "class") -> dict[str, Any]:
-        """``{"combined": {...}, "sequences": {name: {...}}}`` with :meth:`MOTScores.to_dict` objects; with several
-        classes also ``"classes": {class_id: {"combined": ..., "sequences": ...}}``."""
+        """``{"combined": {...}, "sequences": {name: {...}}}`` with :meth:`MOTScores.to_dict` objects.
+
+        With several classes also ``"classes": {class_id: {"combined": ..., "sequences": ...}}``.
+        """
         out: dict[str, Any] = {
             "combined": self.combined(average).to_dict(),
             "sequences": {k: v.to_dict() for k, v in self.sequences(average).items()},

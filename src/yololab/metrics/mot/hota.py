@@ -99,8 +99,9 @@ def _empty_side(num_fn: int, num_fp: int) -> HotaMetrics:
 
 
 def _exact_sums(data: PreparedSequence, index: FrameIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Row sums per ground-truth box and column sums per predicted box of every frame's IoU matrix, bit-identical
-    to TrackEval's ``similarity.sum(1)`` / ``similarity.sum(0)``.
+    """Row sums per ground-truth box and column sums per predicted box of every frame's IoU matrix.
+
+    Bit-identical to TrackEval's ``similarity.sum(1)`` / ``similarity.sum(0)``.
 
     numpy sums rows pairwise (:func:`~yololab.metrics.mot.matching.pairwise_row_sums`) and columns of a matrix with
     two or more columns top to bottom (a sequential ``bincount`` over the row-major pairs); a single-column matrix is
@@ -239,8 +240,11 @@ def compute_hota(data: PreparedSequence) -> HotaMetrics:
 
 
 def combine_hota(results: list[HotaMetrics]) -> HotaMetrics:
-    """Combine sequences (or classes, detection-averaged) as TrackEval: counts summed, AssA/AssRe/AssPr and LocA
-    averaged weighted by each part's TP (so the combined HOTA is not the mean of the parts' HOTA)."""
+    """Combine sequences (or classes, detection-averaged) as TrackEval.
+
+    Counts summed, AssA/AssRe/AssPr and LocA averaged weighted by each part's TP (so the combined HOTA is not the
+    mean of the parts' HOTA).
+    """
     tp = sum(r.tp for r in results)
     fn = sum(r.fn for r in results)
     fp = sum(r.fp for r in results)
@@ -253,8 +257,10 @@ def combine_hota(results: list[HotaMetrics]) -> HotaMetrics:
 
 
 def combine_hota_class_averaged(results: list[HotaMetrics]) -> HotaMetrics:
-    """Class-averaged combination (TrackEval ``combine_classes_class_averaged``): counts summed, every score the
-    plain mean over classes (HOTA(0)/LocA(0) included)."""
+    """Class-averaged combination (TrackEval ``combine_classes_class_averaged``).
+
+    Counts summed, every score the plain mean over classes (HOTA(0)/LocA(0) included).
+    """
 
     def mean(name: str) -> np.ndarray:
         return np.mean([getattr(r, name) for r in results], axis=0)

@@ -41,8 +41,11 @@ class IdentityCounts:
 
 @dataclass(frozen=True, slots=True)
 class IdentityMetrics:
-    """Identity counts with ratios: ``idf1 = IDTP / max(1, IDTP + IDFP/2 + IDFN/2)``,
-    ``id_precision = IDTP / max(1, IDTP + IDFP)``, ``id_recall = IDTP / max(1, IDTP + IDFN)``."""
+    """Identity counts with ratios.
+
+    ``idf1 = IDTP / max(1, IDTP + IDFP/2 + IDFN/2)``, ``id_precision = IDTP / max(1, IDTP + IDFP)``,
+    ``id_recall = IDTP / max(1, IDTP + IDFN)``.
+    """
 
     counts: IdentityCounts
     idf1: float

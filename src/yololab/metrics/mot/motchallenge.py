@@ -88,8 +88,11 @@ def _diagnose(path: Path, data: bytes, min_columns: int) -> MOTDataError:
 
 
 def _line_numbers(data: bytes, num_rows: int) -> np.ndarray | None:
-    """1-based line number of each parsed row: ``1..n`` for a file without blank lines (the usual case), else
-    found by a pass over the lines; None if the rows cannot be told apart from the lines."""
+    """1-based line number of each parsed row.
+
+    ``1..n`` for a file without blank lines (the usual case), else found by a pass over the lines; None if the rows
+    cannot be told apart from the lines.
+    """
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     if lines == num_rows:
         return np.arange(1, num_rows + 1)
@@ -218,8 +221,10 @@ def detect_benchmark(names: list[str]) -> str:
 
 
 def resolve_benchmark(requested: str, names: list[str]) -> str:
-    """The protocol in effect: ``requested`` (``MOT16|MOT17|MOT20|none``, any case), or for ``auto`` the one
-    :func:`detect_benchmark` finds in the sequence names. The one decision ``eval-mot`` and ``infer`` share.
+    """The protocol in effect; the one decision ``eval-mot`` and ``infer`` share.
+
+    ``requested`` (``MOT16|MOT17|MOT20|none``, any case), or for ``auto`` the one :func:`detect_benchmark` finds in
+    the sequence names.
 
     Raises:
         ValueError: ``requested`` is not one of ``auto``, ``none``, ``MOT16``, ``MOT17``, ``MOT20``.
@@ -281,8 +286,10 @@ def write_mot_file(path: str | Path, rows: np.ndarray) -> None:
 
 
 class LazySequences:
-    """The sequences of a folder, read from disk one at a time while iterating (so evaluation holds one sequence
-    in memory, as TrackEval). Iterating again reads the files again."""
+    """The sequences of a folder, read from disk one at a time while iterating.
+
+    Evaluation so holds one sequence in memory, as TrackEval. Iterating again reads the files again.
+    """
 
     def __init__(self, names: list[str], read: Callable[[str], MOTSequence]):
         self.names = names

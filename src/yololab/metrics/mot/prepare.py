@@ -72,8 +72,10 @@ def _first(mask: np.ndarray) -> int:
 
 
 def check_frames(frames: Frames, num_frames: int, origin: RowOrigin) -> None:
-    """Raise :class:`MOTDataError` for the first invalid row: non-finite values, width or height <= 0, a negative
-    id, a frame outside ``1..num_frames``, or an id used twice in one frame.
+    """Raise :class:`MOTDataError` for the first invalid row.
+
+    Invalid: non-finite values, width or height <= 0, a negative id, a frame outside ``1..num_frames``, or an id
+    used twice in one frame.
 
     Args:
         frames: boxes of one side of one sequence.
