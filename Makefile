@@ -30,12 +30,12 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/yololab demo
 
+BENCHMARKS := mot_eval collector_overhead recorder_unreachable train_overhead infer_vs_ultralytics synthetic_speed
+
+# Benchmarks run in a temporary folder, so that side effects (Ultralytics' benchmarks.log, runs/) stay out of the tree.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/mot_eval.py
-	$(BIN)/python benchmarks/collector_overhead.py
-	$(BIN)/python benchmarks/recorder_unreachable.py
-	$(BIN)/python benchmarks/train_overhead.py
-	$(BIN)/python benchmarks/infer_vs_ultralytics.py
+	@tmp=$$(mktemp -d) && cd $$tmp && for b in $(BENCHMARKS); do \
+		$(CURDIR)/$(BIN)/python $(CURDIR)/benchmarks/$$b.py || exit 1; done; rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

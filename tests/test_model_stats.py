@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yololab-ultralytics-"))
 
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 from onnx import TensorProto, helper  # noqa: E402
-from ultralytics import YOLO  # noqa: E402
-from ultralytics.utils.torch_utils import get_flops, get_num_params  # noqa: E402
 
 from yololab.adapters.model_stats import get_model_stats  # noqa: E402
 
@@ -26,17 +20,31 @@ SIZES = (64, (96, 128))
 
 
 @pytest.fixture(scope="module")
-def models() -> dict[str, YOLO]:
-    return {name: YOLO(name) for name in YAMLS}
+def ul() -> SimpleNamespace:
+    """Ultralytics, imported offline (yololab's switches set first, in this fixture, not at import)."""
+    from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
+
+    prepare_ultralytics_offline()
+    from ultralytics import YOLO
+    from ultralytics.utils.torch_utils import get_flops, get_num_params
+
+    return SimpleNamespace(YOLO=YOLO, get_flops=get_flops, get_num_params=get_num_params)
+
+
+@pytest.fixture(scope="module")
+def models(ul: SimpleNamespace) -> dict[str, Any]:
+    return {name: ul.YOLO(name) for name in YAMLS}
 
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("size", SIZES, ids=str)
 @pytest.mark.parametrize("name", YAMLS)
-def test_equals_ultralytics(models: dict[str, YOLO], name: str, size: int | tuple[int, int]) -> None:
+def test_equals_ultralytics(
+    ul: SimpleNamespace, models: dict[str, Any], name: str, size: int | tuple[int, int]
+) -> None:
     model = models[name]
-    expected_flops = get_flops(model.model, list(size) if isinstance(size, tuple) else size)
-    expected_params = get_num_params(model.model) / 1e6
+    expected_flops = ul.get_flops(model.model, list(size) if isinstance(size, tuple) else size)
+    expected_params = ul.get_num_params(model.model) / 1e6
     assert expected_flops > 0
     for given in (model, model.model):  # an Ultralytics YOLO and a bare torch.nn.Module
         stats = get_model_stats(given, size)
@@ -45,15 +53,15 @@ def test_equals_ultralytics(models: dict[str, YOLO], name: str, size: int | tupl
 
 
 @pytest.mark.oracle
-def test_pt_path_and_yaml_path(models: dict[str, YOLO], tmp_path: Path) -> None:
+def test_pt_path_and_yaml_path(ul: SimpleNamespace, models: dict[str, Any], tmp_path: Path) -> None:
     model = models["yolov8n.yaml"]
     weights = tmp_path / "v8.pt"
     model.save(weights)
-    expected = (get_flops(model.model, 64), get_num_params(model.model) / 1e6)
+    expected = (ul.get_flops(model.model, 64), ul.get_num_params(model.model) / 1e6)
     from_file = get_model_stats(weights, 64)
     assert (from_file.flops_g, from_file.params_m) == expected
     assert from_file.size_mb == weights.stat().st_size / 1e6 and from_file.unavailable_reasons == {}
-    assert (get_model_stats(str(weights), 64).size_mb, get_model_stats(YOLO(weights), 64).size_mb) == (
+    assert (get_model_stats(str(weights), 64).size_mb, get_model_stats(ul.YOLO(weights), 64).size_mb) == (
         from_file.size_mb,
         from_file.size_mb,
     )
@@ -61,13 +69,13 @@ def test_pt_path_and_yaml_path(models: dict[str, YOLO], tmp_path: Path) -> None:
     assert (from_yaml.flops_g, from_yaml.params_m) == expected
 
 
-def test_plain_pickled_module_path(tmp_path: Path) -> None:
+def test_plain_pickled_module_path(ul: SimpleNamespace, tmp_path: Path) -> None:
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU())
     path = tmp_path / "plain.pt"
     torch.save(module, path)
     stats = get_model_stats(path, 32)
     assert stats.params_m == (8 * 3 * 9 + 8) / 1e6
-    assert stats.flops_g == get_flops(module, 32)
+    assert stats.flops_g == ul.get_flops(module, 32)
 
 
 def test_flops_failure_is_absent_with_reason() -> None:
@@ -78,17 +86,17 @@ def test_flops_failure_is_absent_with_reason() -> None:
 
 @pytest.mark.oracle
 def test_onnx_export_counts_equal_fused_torch_model(
-    models: dict[str, YOLO], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ul: SimpleNamespace, models: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a model built from YAML exports next to the working directory
     model = copy.deepcopy(models["yolov8n.yaml"])
     exported = Path(model.export(format="onnx", imgsz=64, simplify=False, verbose=False))
     fused = copy.deepcopy(models["yolov8n.yaml"].model).fuse()
     stats = get_model_stats(exported, 64)
-    assert stats.flops_g == pytest.approx(get_flops(fused, 64), rel=1e-9)  # BN folded in both
-    assert stats.params_m == pytest.approx(get_num_params(fused) / 1e6, rel=0.01)
+    assert stats.flops_g == pytest.approx(ul.get_flops(fused, 64), rel=1e-9)  # BN folded in both
+    assert stats.params_m == pytest.approx(ul.get_num_params(fused) / 1e6, rel=0.01)
     assert stats.size_mb == exported.stat().st_size / 1e6 and stats.unavailable_reasons == {}
-    assert get_model_stats(YOLO(exported, task="detect"), 64).flops_g == stats.flops_g
+    assert get_model_stats(ul.YOLO(exported, task="detect"), 64).flops_g == stats.flops_g
 
 
 def _hand_onnx(path: Path, *, dynamic: bool) -> Path:

@@ -293,10 +293,10 @@ def _cli(args: list[str]) -> Any:
     return CliRunner().invoke(app, args)
 
 
-def _cli_infer(space: dict[str, Any], name: str, **overrides: Any) -> tuple[Any, Any]:
+def _cli_infer(space: dict[str, Any], name: str, *, command: str = "infer", **overrides: Any) -> tuple[Any, Any]:
     values = {**space["common"], "output_dir": str(space["root"] / name), "data.root": str(space["root"] / "world"),
               "run_name": name, **overrides}  # fmt: skip
-    args = ["infer"] + [a for k, v in values.items() for a in ("--set", f"{k}={_yaml(v)}")]
+    args = [command] + [a for k, v in values.items() for a in ("--set", f"{k}={_yaml(v)}")]
     outcome = _cli(args)
     runs = space["client"].search_runs(
         [space["client"].get_experiment_by_name("real-data-tests").experiment_id], f"tags.mlflow.runName = '{name}'"
@@ -400,3 +400,15 @@ def test_real_pretrained_checkpoint_measured_when_mismatch_is_allowed(space: dic
     assert run.info.status == "FINISHED"
     assert run.data.tags["yololab.class_check"].startswith("mismatch allowed: the model's classes [0: Normal")
     assert 0.0 <= run.data.metrics["det.mAP50"] <= 1.0 and run.data.metrics["sys.model_params_m"] > 10
+    assert "no model class [0: Normal, 1: Fall]" in run.data.tags["yololab.unavailable.mot"], "not tracked: says why"
+    assert not [k for k in run.data.metrics if k.startswith("mot.")]
+
+
+def test_quant_refuses_an_opset_its_method_cannot_serve(space: dict[str, Any], tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    pt = build_detector(tmp_path / "m.pt", NAMES)
+    onnx_file = Path(YOLO(str(pt)).export(format="onnx", imgsz=64, opset=12))
+    outcome, runs = _cli_infer(space, "quant-opset12", command="quant", model=str(onnx_file),
+                               **{"quant.method": "onnx-int8-static", "quant.calibration_size": 4})  # fmt: skip
+    _assert_refused(outcome, runs, "its opset is 12", "onnx-int8-dynamic and onnx-fp16 serve opset 12")

@@ -136,10 +136,25 @@ def _assert_inference_keys(workspace: dict[str, Any], run_id: str) -> None:
     assert {"tables/mot_per_sequence.csv", "tables/mot_metrics.json"} <= artifacts
 
 
-def test_inference_with_tracking_pt(trained: Any, workspace: dict[str, Any]) -> None:
-    result = _infer(workspace, trained.best_weights, "infer-pt")
-    _assert_inference_keys(workspace, result.run_id)
-    workspace["infer_pt"] = result.run_id
+@pytest.fixture(scope="module")
+def infer_pt(trained: Any, workspace: dict[str, Any]) -> Any:
+    return _infer(workspace, trained.best_weights, "infer-pt")
+
+
+@pytest.fixture(scope="module")
+def quant_run(trained: Any, workspace: dict[str, Any]) -> Any:
+    from yololab.runners.quant import QuantizationRunner
+
+    cfg = _config(
+        "quant", workspace,
+        **{"model": str(trained.best_weights), "run_name": "quant-test", "quant.calibration_size": 8,
+           "infer.warmup": 2, "infer.iterations": 10, "quant.gates.max_accuracy_drop": 1.0},
+    )  # fmt: skip
+    return QuantizationRunner(cfg, quiet=True).run()
+
+
+def test_inference_with_tracking_pt(infer_pt: Any, workspace: dict[str, Any]) -> None:
+    _assert_inference_keys(workspace, infer_pt.run_id)
 
 
 def test_inference_with_tracking_onnx(trained: Any, workspace: dict[str, Any], tmp_path: Path) -> None:
@@ -167,15 +182,8 @@ def test_detection_metrics_equal_ultralytics_validator(trained: Any, workspace: 
     assert ours.recall == pytest.approx(float(ref.box.mr), abs=1e-12)
 
 
-def test_quantization_logs_every_key(trained: Any, workspace: dict[str, Any]) -> None:
-    from yololab.runners.quant import QuantizationRunner
-
-    cfg = _config(
-        "quant", workspace,
-        **{"model": str(trained.best_weights), "run_name": "quant-test", "quant.calibration_size": 8,
-           "infer.warmup": 2, "infer.iterations": 10, "quant.gates.max_accuracy_drop": 1.0},
-    )  # fmt: skip
-    result = QuantizationRunner(cfg, quiet=True).run()
+def test_quantization_logs_every_key(quant_run: Any, workspace: dict[str, Any]) -> None:
+    result = quant_run
     run = workspace["client"].get_run(result.run_id)
     metrics = run.data.metrics
     expected = [f"comparison.{k}" for k in SPEC_COMPARISON]
@@ -191,10 +199,11 @@ def test_quantization_logs_every_key(trained: Any, workspace: dict[str, Any]) ->
     assert run.data.tags["yololab.gates"] == "passed"
     assert 2.0 < metrics["comparison.compression_ratio"] < 5.0
     assert {a.path for a in workspace["client"].list_artifacts(result.run_id)} >= {"model", "plots"}
-    workspace["quant"] = result.run_id
 
 
-def test_report_has_every_section(trained: Any, workspace: dict[str, Any], tmp_path: Path) -> None:
+def test_report_has_every_section(
+    trained: Any, infer_pt: Any, quant_run: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
     from yololab.adapters.mlflow_reader import find_run_ids, load_runs
     from yololab.report.compare import SECTIONS, render_html
 
@@ -266,7 +275,7 @@ def test_demo_chain_logs_three_runs(workspace: dict[str, Any], mlflow_server: An
 
 
 def test_compare_cli_prints_the_runs_side_by_side_and_writes_the_report(
-    trained: Any, workspace: dict[str, Any], tmp_path: Path
+    trained: Any, infer_pt: Any, quant_run: Any, workspace: dict[str, Any], tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import configparser
-import time
 from pathlib import Path
 
 import numpy as np
@@ -193,12 +192,3 @@ def test_config_validation(update: dict, match: str) -> None:
 
     with pytest.raises(ValidationError, match=match):
         SyntheticWorldConfig(**update)
-
-
-def test_timing_1000_frames(tmp_path: Path) -> None:
-    config = SyntheticWorldConfig(seed=0, sequences=10, frames=100, val_frames=None, val_fraction=0.2)
-    start = time.perf_counter()
-    world = generate_world(tmp_path / "k", config)
-    elapsed = time.perf_counter() - start
-    assert world.num_frames == 1000
-    print(f"\n1,000 frames (160x160, 800 train + 200 val/MOT) in {elapsed:.2f} s = {1000 / elapsed:.0f} frames/s")

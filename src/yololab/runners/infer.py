@@ -14,6 +14,7 @@ from typing import Any
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
+from yololab.classmap import ClassMapError
 from yololab.config import ExperimentConfig
 from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
@@ -86,7 +87,7 @@ class InferenceBenchmarkRunner:
         cfg, icfg = self.config, self.config.infer
         assert icfg is not None
         _, info = check_model(recorder, cfg, weights, data)
-        plan = self._plan_tracking(data, info.names or data.class_names)  # refuse bad classes before measuring
+        plan, untracked = self._plan_tracking(data, info.names or data.class_names)  # refused before measuring
         class_keys = class_key_map(data.class_names)
         self._say(f"[bold]validate[/] {weights.name} on {data.data_yaml}")
         detection = validate_model(weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half)
@@ -98,7 +99,7 @@ class InferenceBenchmarkRunner:
         )["model"]  # fmt: skip
         stats, stats_reasons = model_stats_metrics(weights, cfg.imgsz)
         system = bench.system.merged(stats)
-        reasons = {**bench.unavailable, **stats_reasons}
+        reasons = {**bench.unavailable, **stats_reasons, **({"mot": untracked} if untracked else {})}
         mot, evaluation = None, None
         if plan is not None:
             outcome = self._track(recorder, weights, data, plan)
@@ -113,11 +114,17 @@ class InferenceBenchmarkRunner:
         self._log_artifacts(recorder, result, bench.samples_ms, evaluation, class_keys)
         return InferenceResult(recorder.run_id, result, evaluation)
 
-    def _plan_tracking(self, data: PreparedData, model_names: list[str]) -> TrackingPlan | None:
+    def _plan_tracking(self, data: PreparedData, model_names: list[str]) -> tuple[TrackingPlan | None, str | None]:
+        """The tracking plan, or None and why not (a class mismatch the user allowed leaves tracking out)."""
         tcfg = self.config.infer.tracking  # type: ignore[union-attr]
         if not tcfg.enabled or data.mot_dir is None:
-            return None
-        return plan_tracking(data.mot_dir, tcfg, model_names=model_names, data_names=data.class_names)
+            return None, None
+        try:
+            return plan_tracking(data.mot_dir, tcfg, model_names=model_names, data_names=data.class_names), None
+        except ClassMapError as err:
+            if not self.config.allow_class_mismatch:
+                raise
+            return None, f"not tracked (allow_class_mismatch): {err}"
 
     def _track(
         self, recorder: ExperimentRecorder, weights: Path, data: PreparedData, plan: TrackingPlan
