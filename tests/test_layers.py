@@ -64,3 +64,18 @@ def test_eval_mot_starts_without_heavy_imports() -> None:
     loaded = _loaded_after(code)
     found = sorted({"cv2", "torch", "ultralytics", "mlflow", "pandas", "onnxruntime"} & set(loaded))
     assert not found, f"yololab eval-mot --help loads {found}"
+
+
+def test_imports_point_down_only() -> None:
+    """No module imports from a layer above its own (the rule and the layers: scripts/import_graph.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "import_graph.py"
+    spec = importlib.util.spec_from_file_location("import_graph", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    edges = module.graph()
+    assert len(edges) > 40 and sum(map(len, edges.values())) > 100, "the graph was read"
+    assert module.upward(edges) == []
