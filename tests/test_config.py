@@ -7,19 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from yololab.adapters.mlflow_params import REDACTED, config_to_params, is_secret_name, redact_value
+from yololab.cli.options import overrides_from_cli
 from yololab.config import (
-    REDACTED,
     ConfigError,
     ExperimentConfig,
     apply_overrides,
-    config_to_params,
     default_config_path,
-    is_secret_name,
     load_config,
-    overrides_from_cli,
     parse_config,
     parse_set_option,
-    redact_value,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,7 +202,7 @@ def test_redact_value(value: str, expected: str) -> None:
     assert redact_value(value) == expected
 
 
-def test_config_to_params_redacts_and_flattens(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_to_params_redacts_and_flattens(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = parse_config(
         {
             "kind": "train",
@@ -230,7 +227,8 @@ def test_config_to_params_redacts_and_flattens(monkeypatch: pytest.MonkeyPatch) 
     env_params = config_to_params(parse_config({"kind": "infer"}))
     assert env_params["tracking.uri"] == "http://bob:***@team:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert config_to_params(parse_config({"kind": "infer"}))["tracking.uri"] == "sqlite:///mlflow.db"
+    monkeypatch.chdir(tmp_path)  # the default store, made absolute: the file the recorder really writes
+    assert config_to_params(parse_config({"kind": "infer"}))["tracking.uri"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 @pytest.mark.parametrize("kind", ["train", "infer", "quant"])

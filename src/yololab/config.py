@@ -15,14 +15,14 @@ The section named by ``kind`` is filled with its defaults when omitted (``quant`
 benchmark settings it uses). Relative paths are relative to the working directory, as on the command line.
 
 Overrides address fields by dotted path (``{"train.epochs": 3}``, ``--set train.epochs=3``); see :func:`load_config`
-and :func:`parse_set_option`. :func:`config_to_params` flattens a config into MLflow params with secrets redacted.
+and :func:`parse_set_option`. ``yololab.adapters.mlflow_params.config_to_params`` flattens a config into MLflow params
+with secrets redacted.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,10 +47,6 @@ QuantMethod = Literal[
 ]
 Optimizer = Literal["auto", "SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop"]
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-"""MLflow's own default store (SPEC §5), used when neither the config nor ``MLFLOW_TRACKING_URI`` names one."""
-
-REDACTED = "***"
 
 
 class _Section(BaseModel):
@@ -66,11 +62,6 @@ class TrackingConfig(_Section):
     journal_dir: Path | None = Field(
         None, description="Folder spooling MLflow calls that failed (replayable); None: <output_dir>/journal."
     )
-
-    def resolved_uri(self, environ: Mapping[str, str] | None = None) -> str:
-        """The URI in effect: ``uri``, else ``$MLFLOW_TRACKING_URI``, else :data:`DEFAULT_TRACKING_URI`."""
-        env = os.environ if environ is None else environ
-        return self.uri or env.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 class DataConfig(_Section):
@@ -519,56 +510,6 @@ def parse_set_option(option: str) -> tuple[str, Any]:
     return path, value
 
 
-OPTION_PATHS: dict[str, str] = {
-    "experiment": "experiment",
-    "run_name": "run_name",
-    "tracking_uri": "tracking.uri",
-    "model": "model",
-    "device": "device",
-    "imgsz": "imgsz",
-    "seed": "seed",
-    "output_dir": "output_dir",
-    "data": "data.yaml",
-    "mot_dir": "data.mot_dir",
-    "epochs": "train.epochs",
-    "batch": "train.batch",
-    "workers": "train.workers",
-    "iterations": "infer.iterations",
-    "warmup": "infer.warmup",
-    "batch_size": "infer.batch_size",
-    "threads": "infer.threads",
-    "track": "infer.tracking.enabled",
-    "tracker": "infer.tracking.tracker",
-    "method": "quant.method",
-    "calibration_size": "quant.calibration_size",
-}
-"""CLI option name -> field path, for commands offering shortcut options (``--epochs 3`` = ``train.epochs``)."""
-
-
-def overrides_from_cli(options: Mapping[str, Any], set_options: Sequence[str] = ()) -> dict[str, Any]:
-    """Build overrides from CLI shortcut options (``None`` = not given) and ``--set PATH=VALUE`` options.
-
-    Shortcut names are looked up in :data:`OPTION_PATHS` (unknown names are taken as field paths); ``--set`` wins.
-    ``data`` given as a path means ``data.yaml``, so the synthetic section is dropped (``data.synthetic=None``).
-
-    Example:
-        >>> overrides_from_cli({"epochs": 3, "device": None}, ["train.batch=8"])
-        {'train.epochs': 3, 'train.batch': 8}
-    """
-    result: dict[str, Any] = {}
-    for name, value in options.items():
-        if value is None:
-            continue
-        path = OPTION_PATHS.get(name, name)
-        if path == "data.yaml":
-            result["data.synthetic"] = None
-        result[path] = str(value) if isinstance(value, Path) else value
-    for option in set_options:
-        path, value = parse_set_option(option)
-        result[path] = value
-    return result
-
-
 def default_config_path(kind: ExperimentKind) -> Path:
     """Path of the example config shipped with yololab for ``kind`` (``configs/<kind>.yaml`` package data)."""
     if kind not in ("train", "infer", "quant"):
@@ -576,114 +517,7 @@ def default_config_path(kind: ExperimentKind) -> Path:
     return Path(str(resources.files("yololab").joinpath("configs", f"{kind}.yaml")))
 
 
-# --------------------------------------------------------------------------------------------------- params
-
-_SECRET_WORDS = frozenset(
-    {
-        "token",
-        "tokens",
-        "password",
-        "passwords",
-        "passwd",
-        "pwd",
-        "secret",
-        "secrets",
-        "key",
-        "keys",
-        "apikey",
-        "credential",
-        "credentials",
-    }
-)
-_URI_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]*:)(?P<password>[^/@\s]+)(?=@)")
-_QUERY_PARAM = re.compile(r"(?P<head>[?&;](?P<name>[^=&;#\s]+)=)(?P<value>[^&;#\s]*)")
-
-
-def _words(name: str) -> list[str]:
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a field name says it holds a secret: one of its words is token/password/secret/key (or plural, etc.).
-
-    Names are split into words at ``_ - . /``, spaces and camelCase, so ``api_key``, ``apiKey``, ``AUTH_TOKEN`` and
-    ``db-password`` are secret while ``keypoints``, ``monkey`` and ``tokenizer`` are not (``key_points`` is, by rule).
-
-    Example:
-        >>> [is_secret_name(n) for n in ("api_key", "apiKey", "keypoints", "access_token", "tokenizer")]
-        [True, True, False, True, False]
-    """
-    return any(word in _SECRET_WORDS for word in _words(name))
-
-
-def redact_value(value: str) -> str:
-    """Hide passwords inside URIs (``http://user:pw@host`` -> ``http://user:***@host``) and secret query params.
-
-    Example:
-        >>> redact_value("postgresql://bob:hunter2@db:5432/mlflow?sslmode=require&token=abc")
-        'postgresql://bob:***@db:5432/mlflow?sslmode=require&token=***'
-    """
-    if "://" not in value and "=" not in value:
-        return value
-    value = _URI_PASSWORD.sub(lambda m: m["head"] + REDACTED, value)
-    return _QUERY_PARAM.sub(lambda m: m["head"] + REDACTED if is_secret_name(m["name"]) else m[0], value)
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, Mapping):
-        for key, sub in value.items():
-            _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
-    else:
-        out[prefix] = value
-
-
-def _as_param(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return json.dumps(value)
-    return str(value)
-
-
-def config_to_params(config: ExperimentConfig, *, resolve_tracking_uri: bool = True) -> dict[str, str]:
-    """Flatten a config into MLflow params (dotted keys, string values), secrets redacted.
-
-    * Keys are dotted field paths (``train.epochs``, ``data.synthetic.seed``); ``None`` values and empty sections
-      are left out; lists are JSON (``[160, 160]``), booleans ``true``/``false``.
-    * Any key with a path segment that :func:`is_secret_name` flags has its value replaced by ``***``.
-    * Every string value goes through :func:`redact_value` (URI passwords, secret query parameters).
-    * ``tracking.uri`` is the URI in effect (:meth:`TrackingConfig.resolved_uri`) unless ``resolve_tracking_uri``
-      is false.
-
-    Example:
-        >>> cfg = parse_config({"kind": "infer", "tracking": {"uri": "http://u:pw@h:5000"}, "tags": {"api_key": "x"}})
-        >>> p = config_to_params(cfg)
-        >>> p["tracking.uri"], p["tags.api_key"], p["kind"]
-        ('http://u:***@h:5000', '***', 'infer')
-    """
-    data = config.model_dump(mode="json")
-    if resolve_tracking_uri:
-        data["tracking"]["uri"] = config.tracking.resolved_uri()
-    flat: dict[str, Any] = {}
-    _flatten(data, "", flat)
-    params: dict[str, str] = {}
-    for key, value in flat.items():
-        if value is None or value == {}:
-            continue
-        if any(is_secret_name(segment) for segment in key.split(".")):
-            params[key] = REDACTED
-        else:
-            params[key] = redact_value(_as_param(value))
-    return params
-
-
 __all__ = [
-    "DEFAULT_TRACKING_URI",
-    "OPTION_PATHS",
-    "REDACTED",
     "ConfigError",
     "ConfigIssue",
     "DataConfig",
@@ -697,12 +531,8 @@ __all__ = [
     "TrackingConfig",
     "TrainConfig",
     "apply_overrides",
-    "config_to_params",
     "default_config_path",
-    "is_secret_name",
     "load_config",
-    "overrides_from_cli",
     "parse_config",
     "parse_set_option",
-    "redact_value",
 ]

@@ -37,7 +37,7 @@ JSON_ARTIFACTS = ("latency/samples_ms.json", "tables/mot_metrics.json", "class_k
 def _client(tracking_uri: str | None) -> Any:
     from mlflow.tracking import MlflowClient
 
-    from yololab.adapters.mlflow_recorder import resolve_tracking_uri
+    from yololab.adapters.mlflow_params import resolve_tracking_uri
 
     return MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
 

@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from yololab import __version__
+from yololab.adapters.mlflow_params import resolve_tracking_uri
 from yololab.journal import (
     DEFAULT_JOURNAL_DIR,
     Journal,
@@ -57,8 +58,6 @@ T = TypeVar("T")
 ExperimentType = Literal["train", "infer", "quant"]
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-"""MLflow's own default store (since 3.7), used when neither an argument nor ``MLFLOW_TRACKING_URI`` is given."""
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -76,18 +75,6 @@ class CallRejectedError(Exception):
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-
-
-def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The URI to use: the argument, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
-
-    A relative SQLite path is made absolute, so that a journal replays into the same file from any directory.
-    """
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
-    return uri
 
 
 def _is_remote(uri: str) -> bool:

@@ -12,9 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from yololab.adapters.mlflow_params import config_to_params
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.classmap import check_detection_classes
-from yololab.config import ExperimentConfig, config_to_params
+from yololab.config import ExperimentConfig
 from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics

@@ -61,7 +61,7 @@ def run_demo(
     quiet: bool = False,
 ) -> DemoResult:
     """Run the three experiments; ``overrides[kind]`` adds dotted config overrides per experiment type."""
-    from yololab.adapters.mlflow_recorder import resolve_tracking_uri
+    from yololab.adapters.mlflow_params import resolve_tracking_uri
     from yololab.runners.infer import InferenceBenchmarkRunner
     from yololab.runners.quant import QuantizationRunner
     from yololab.runners.train import TrainingRunner

@@ -19,7 +19,8 @@ def _load(kind: str, config: Path | None, options: dict[str, Any], sets: list[st
 
     A bad ``--set``, an invalid field or a config of another kind exits 2 with the reason.
     """
-    from yololab.config import ConfigError, default_config_path, load_config, overrides_from_cli
+    from yololab.cli.options import overrides_from_cli
+    from yololab.config import ConfigError, default_config_path, load_config
 
     try:
         cfg = load_config(config or default_config_path(kind), overrides_from_cli(options, sets or []))

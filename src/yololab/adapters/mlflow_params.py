@@ -1,0 +1,155 @@
+"""What a run records about its config: MLflow params with secrets redacted, and the tracking URI in effect.
+
+The one place that decides which tracking URI is used (:func:`resolve_tracking_uri`: the config's, else
+``MLFLOW_TRACKING_URI``, else MLflow's default ``sqlite:///mlflow.db``, a relative SQLite path made absolute), and
+the one place that decides what is a secret (:func:`is_secret_name`, :func:`redact_value`): the recorder, the
+journal and the params all go through these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yololab.config import ExperimentConfig
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""MLflow's own default store (since 3.7; SPEC §5), used when neither config nor ``MLFLOW_TRACKING_URI`` names one."""
+
+REDACTED = "***"
+"""What a secret is replaced by."""
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "REDACTED",
+    "config_to_params",
+    "is_secret_name",
+    "redact_value",
+    "resolve_tracking_uri",
+]
+
+
+def resolve_tracking_uri(tracking_uri: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The URI to use: the argument, else ``MLFLOW_TRACKING_URI``, else :data:`DEFAULT_TRACKING_URI`.
+
+    A relative SQLite path is made absolute, so that a journal replays into the same file from any directory and the
+    logged ``tracking.uri`` is the store really used.
+
+    Example:
+        >>> resolve_tracking_uri("http://h:5000"), resolve_tracking_uri(None, {"MLFLOW_TRACKING_URI": "http://e"})
+        ('http://h:5000', 'http://e')
+    """
+    env = os.environ if environ is None else environ
+    uri = tracking_uri or env.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
+
+
+_SECRET_WORDS = frozenset(
+    {
+        "token",
+        "tokens",
+        "password",
+        "passwords",
+        "passwd",
+        "pwd",
+        "secret",
+        "secrets",
+        "key",
+        "keys",
+        "apikey",
+        "credential",
+        "credentials",
+    }
+)
+_URI_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]*:)(?P<password>[^/@\s]+)(?=@)")
+_QUERY_PARAM = re.compile(r"(?P<head>[?&;](?P<name>[^=&;#\s]+)=)(?P<value>[^&;#\s]*)")
+
+
+def _words(name: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field name says it holds a secret: one of its words is token/password/secret/key (or plural, etc.).
+
+    Names are split into words at ``_ - . /``, spaces and camelCase, so ``api_key``, ``apiKey``, ``AUTH_TOKEN`` and
+    ``db-password`` are secret while ``keypoints``, ``monkey`` and ``tokenizer`` are not (``key_points`` is, by rule).
+
+    Example:
+        >>> [is_secret_name(n) for n in ("api_key", "apiKey", "keypoints", "access_token", "tokenizer")]
+        [True, True, False, True, False]
+    """
+    return any(word in _SECRET_WORDS for word in _words(name))
+
+
+def redact_value(value: str) -> str:
+    """Hide passwords inside URIs (``http://user:pw@host`` -> ``http://user:***@host``) and secret query params.
+
+    Example:
+        >>> redact_value("postgresql://bob:hunter2@db:5432/mlflow?sslmode=require&token=abc")
+        'postgresql://bob:***@db:5432/mlflow?sslmode=require&token=***'
+    """
+    if "://" not in value and "=" not in value:
+        return value
+    value = _URI_PASSWORD.sub(lambda m: m["head"] + REDACTED, value)
+    return _QUERY_PARAM.sub(lambda m: m["head"] + REDACTED if is_secret_name(m["name"]) else m[0], value)
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+
+
+def _as_param(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return json.dumps(value)
+    return str(value)
+
+
+def config_to_params(config: ExperimentConfig, *, resolve_uri: bool = True) -> dict[str, str]:
+    """Flatten a config into MLflow params (dotted keys, string values), secrets redacted.
+
+    * Keys are dotted field paths (``train.epochs``, ``data.synthetic.seed``); ``None`` values and empty sections
+      are left out; lists are JSON (``[160, 160]``), booleans ``true``/``false``.
+    * Any key with a path segment that :func:`is_secret_name` flags has its value replaced by ``***``.
+    * Every string value goes through :func:`redact_value` (URI passwords, secret query parameters).
+    * ``tracking.uri`` is the URI in effect (:func:`resolve_tracking_uri`, the one the recorder uses) unless
+      ``resolve_uri`` is false.
+
+    Example:
+        >>> from yololab.config import parse_config
+        >>> cfg = parse_config({"kind": "infer", "tracking": {"uri": "http://u:pw@h:5000"}, "tags": {"api_key": "x"}})
+        >>> p = config_to_params(cfg)
+        >>> p["tracking.uri"], p["tags.api_key"], p["kind"]
+        ('http://u:***@h:5000', '***', 'infer')
+    """
+    data = config.model_dump(mode="json")
+    if resolve_uri:
+        data["tracking"]["uri"] = resolve_tracking_uri(config.tracking.uri)
+    flat: dict[str, Any] = {}
+    _flatten(data, "", flat)
+    params: dict[str, str] = {}
+    for key, value in flat.items():
+        if value is None or value == {}:
+            continue
+        if any(is_secret_name(segment) for segment in key.split(".")):
+            params[key] = REDACTED
+        else:
+            params[key] = redact_value(_as_param(value))
+    return params
