@@ -10,8 +10,8 @@ import pytest
 from yololab.adapters.mlflow_params import REDACTED, config_to_params, is_secret_name, redact_value
 from yololab.cli.options import overrides_from_cli
 from yololab.config import (
+    EXPERIMENTS,
     ConfigError,
-    ExperimentConfig,
     apply_overrides,
     default_config_path,
     load_config,
@@ -149,12 +149,27 @@ def test_cli_overrides() -> None:
 
 
 def test_kind_section_defaults() -> None:
+    from yololab.config import InferExperiment, QuantExperiment, TrainExperiment
+
     train = parse_config({"kind": "train"})
-    assert train.train is not None and train.infer is None and train.quant is None
+    assert isinstance(train, TrainExperiment) and train.train.epochs == 30
+    assert not hasattr(train, "infer") and not hasattr(train, "quant"), "only the sections of its kind"
     quant = parse_config({"kind": "quant"})
-    assert quant.quant is not None and quant.infer is not None and quant.train is None
+    assert isinstance(quant, QuantExperiment) and quant.infer.iterations == 100 and not hasattr(quant, "train")
     assert quant.quant.method == "onnx-int8-static" and quant.quant.calibration_size == 64
+    assert isinstance(parse_config({"kind": "infer"}), InferExperiment)
     assert train.data.is_synthetic and train.data.synthetic is not None
+    with pytest.raises(ConfigError, match=r"train \(line 2\)|train: got"):
+        parse_config({"kind": "infer", "train": {"epochs": 3}})
+
+
+def test_section_of_another_kind_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "kind: infer\ntrain:\n  epochs: 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.field == "train" and issue.line == 2 and "no such field" in issue.expected
+    assert "known fields:" in issue.expected and "infer" in issue.expected
 
 
 @pytest.mark.parametrize(
@@ -235,7 +250,7 @@ def test_config_to_params_redacts_and_flattens(monkeypatch: pytest.MonkeyPatch, 
 def test_example_configs_load_and_ship_as_package_data(kind: str) -> None:
     path = REPO / "configs" / f"{kind}.yaml"
     config = load_config(path)
-    assert isinstance(config, ExperimentConfig) and config.kind == kind
+    assert isinstance(config, EXPERIMENTS[kind]) and config.kind == kind
     packaged = default_config_path(kind)
     assert packaged.is_file() and filecmp.cmp(path, packaged, shallow=False)
     with pytest.raises(ValueError):

@@ -75,8 +75,6 @@ def space(tmp_path_factory: pytest.TempPathFactory, mlflow_server: Any) -> dict[
             "tracking.uri": mlflow_server.uri,
             "tracking.journal_dir": str(root / "journal"),
             "imgsz": 64,
-            "infer.warmup": 1,
-            "infer.iterations": 4,
         },
     }
 
@@ -90,10 +88,14 @@ def _config(space: dict[str, Any], kind: str, name: str, **overrides: Any) -> An
     return load_config(default_config_path(kind), values)
 
 
+SHORT_BENCHMARK = {"infer.warmup": 1, "infer.iterations": 4}
+
+
 def _infer(space: dict[str, Any], name: str, **overrides: Any) -> Any:
     from yololab.runners.infer import InferenceBenchmarkRunner
 
-    return InferenceBenchmarkRunner(_config(space, "infer", name, **overrides), quiet=True).run()
+    config = _config(space, "infer", name, **{**SHORT_BENCHMARK, **overrides})
+    return InferenceBenchmarkRunner(config, quiet=True).run()
 
 
 def _tracking(space: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -294,8 +296,8 @@ def _cli(args: list[str]) -> Any:
 
 
 def _cli_infer(space: dict[str, Any], name: str, *, command: str = "infer", **overrides: Any) -> tuple[Any, Any]:
-    values = {**space["common"], "output_dir": str(space["root"] / name), "data.root": str(space["root"] / "world"),
-              "run_name": name, **overrides}  # fmt: skip
+    values = {**space["common"], **SHORT_BENCHMARK, "output_dir": str(space["root"] / name),
+              "data.root": str(space["root"] / "world"), "run_name": name, **overrides}  # fmt: skip
     args = [command] + [a for k, v in values.items() for a in ("--set", f"{k}={_yaml(v)}")]
     outcome = _cli(args)
     runs = space["client"].search_runs(

@@ -41,18 +41,19 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import cv2
 import numpy as np
 
-from yololab.config import QuantMethod
+from yololab.quant_methods import METHODS, QuantMethod
 
-QUANT_METHODS: tuple[str, ...] = get_args(QuantMethod)
+QUANT_METHODS: tuple[str, ...] = tuple(METHODS)
 
-_ONNX_METHODS = frozenset({"onnx-int8-static", "onnx-int8-dynamic", "onnx-fp16"})
-_CALIBRATED_METHODS = frozenset({"onnx-int8-static", "ultralytics-int8", "openvino-int8", "tensorrt-int8"})
-_PT_ONLY_METHODS = frozenset({"ultralytics-int8", "openvino-int8", "tensorrt-fp16", "tensorrt-int8"})
+# the facts of yololab.quant_methods.METHODS, as the sets this module tests membership in
+_ONNX_METHODS = frozenset(m for m, f in METHODS.items() if f.onnx_input)
+_CALIBRATED_METHODS = frozenset(m for m, f in METHODS.items() if f.calibrated)
+_PT_ONLY_METHODS = frozenset(m for m, f in METHODS.items() if not f.onnx_input)
 _HEAD_NODE = re.compile(r"^/model\.(\d+)/")
 _PAD_VALUE = 114  # Ultralytics LetterBox padding grey
 MIN_STATIC_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the ``axis`` attribute) exist from opset 13

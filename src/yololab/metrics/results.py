@@ -104,6 +104,28 @@ class ComparisonMetrics(ScalarMetrics):
             compression_ratio=_ratio(original_system.model_size_mb, quantized_system.model_size_mb),
         )
 
+    def missed_gates(self, gates: Mapping[str, tuple[str, float | None]]) -> list[str]:
+        """The quality gates this comparison misses; a gate whose value was not measured is missed.
+
+        Args:
+            gates: gate name -> (field, limit). The field's :attr:`HIGHER_IS_BETTER` says whether the limit is a
+                minimum or a maximum; a None limit is not checked.
+
+        Example:
+            >>> c = ComparisonMetrics(accuracy_drop_mAP50=0.03, speedup_ratio=1.4)
+            >>> gates = {"max_accuracy_drop": ("accuracy_drop_mAP50", 0.02), "min_speedup": ("speedup_ratio", 1.2)}
+            >>> c.missed_gates(gates)
+            ['accuracy_drop_mAP50 0.03 > max_accuracy_drop 0.02']
+        """
+        missed = []
+        for gate, (name, limit) in gates.items():
+            if limit is None:
+                continue
+            value, higher = getattr(self, name), self.HIGHER_IS_BETTER[name]
+            if value is None or (value < limit if higher else value > limit):
+                missed.append(f"{name} {value} {'<' if higher else '>'} {gate} {limit}")
+        return missed
+
 
 def _difference(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b

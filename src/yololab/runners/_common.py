@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from yololab.adapters.mlflow_params import config_to_params
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.classmap import check_detection_classes
-from yololab.config import ExperimentConfig
+from yololab.config import ExperimentConfig, InferExperiment, QuantExperiment
 from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics
@@ -65,7 +65,7 @@ def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> Experim
 
 
 def check_model(
-    recorder: ExperimentRecorder, config: ExperimentConfig, weights: Path, data: PreparedData
+    recorder: ExperimentRecorder, config: InferExperiment | QuantExperiment, weights: Path, data: PreparedData
 ) -> tuple[Any, Any]:
     """Load the model and refuse what cannot be measured on ``data``.
 

@@ -15,7 +15,7 @@ from typing import Any
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
 from yololab.classmap import ClassMapError
-from yololab.config import ExperimentConfig
+from yololab.config import InferExperiment
 from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.latency import latency_stats
@@ -60,7 +60,7 @@ def resolve_weights(model: str) -> Path:
 class InferenceBenchmarkRunner:
     """Validate, benchmark and (optionally) track with one model; record one MLflow run."""
 
-    def __init__(self, config: ExperimentConfig, *, quiet: bool = False) -> None:
+    def __init__(self, config: InferExperiment, *, quiet: bool = False) -> None:
         if config.kind != "infer":
             raise ValueError(f"InferenceBenchmarkRunner needs a config of kind 'infer', got kind={config.kind!r}")
         self.config = config
@@ -85,7 +85,6 @@ class InferenceBenchmarkRunner:
 
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> InferenceResult:
         cfg, icfg = self.config, self.config.infer
-        assert icfg is not None
         _, info = check_model(recorder, cfg, weights, data)
         plan, untracked = self._plan_tracking(data, info.names or data.class_names)  # refused before measuring
         class_keys = class_key_map(data.class_names)
@@ -116,7 +115,7 @@ class InferenceBenchmarkRunner:
 
     def _plan_tracking(self, data: PreparedData, model_names: list[str]) -> tuple[TrackingPlan | None, str | None]:
         """The tracking plan, or None and why not (a class mismatch the user allowed leaves tracking out)."""
-        tcfg = self.config.infer.tracking  # type: ignore[union-attr]
+        tcfg = self.config.infer.tracking
         if not tcfg.enabled or data.mot_dir is None:
             return None, None
         try:
@@ -131,15 +130,15 @@ class InferenceBenchmarkRunner:
     ) -> TrackingOutcome:
         from yololab.adapters.ultralytics_model import load_model
 
-        cfg, tcfg = self.config, self.config.infer.tracking  # type: ignore[union-attr]
-        assert data.mot_dir is not None
-        self._say(f"[bold]track[/] {tcfg.tracker} over {data.mot_dir} ({plan.benchmark}; {plan.classes.description})")
+        cfg, tcfg = self.config, self.config.infer.tracking
+        mot_dir = plan.mot_dir
+        self._say(f"[bold]track[/] {tcfg.tracker} over {mot_dir} ({plan.benchmark}; {plan.classes.description})")
         for warning in plan.warnings:
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         out_dir = Path(cfg.output_dir).resolve() / "infer" / "mot_results"
         with step_progress("tracking", plan.total_frames, quiet=self.quiet) as advance:
             outcome = run_tracking(
-                load_model(weights), plan, data.mot_dir, tcfg, imgsz=cfg.imgsz, device=cfg.device, out_dir=out_dir,
+                load_model(weights), plan, tcfg, imgsz=cfg.imgsz, device=cfg.device, out_dir=out_dir,
                 on_frame=advance,
             )  # fmt: skip
         recorder.log_artifact(out_dir)  # -> mot_results/<seq>.txt
@@ -148,7 +147,6 @@ class InferenceBenchmarkRunner:
 
     def _tags(self, weights: Path, details: dict[str, str], reasons: dict[str, str]) -> dict[str, str]:
         icfg = self.config.infer
-        assert icfg is not None
         tags = {
             "yololab.device": self.config.device,
             "yololab.precision": _precision(weights, icfg.half),

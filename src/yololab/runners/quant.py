@@ -13,10 +13,10 @@ from pathlib import Path
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
-from yololab.config import ExperimentConfig
+from yololab.config import QuantExperiment
 from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
-from yololab.metrics.results import QuantizationMetricsResult
+from yololab.metrics.results import ComparisonMetrics, QuantizationMetricsResult
 from yololab.runners._common import (
     PreparedData,
     check_model,
@@ -56,22 +56,17 @@ def check_gates(
     result: QuantizationMetricsResult, *, max_accuracy_drop: float | None, min_speedup: float | None
 ) -> list[str]:
     """Descriptions of the gates ``result`` misses (an unmeasured value misses its gate)."""
-    comparison = result.comparison
-    assert comparison is not None
-    failed = []
-    drop = comparison.accuracy_drop_mAP50
-    if max_accuracy_drop is not None and (drop is None or drop > max_accuracy_drop):
-        failed.append(f"accuracy_drop_mAP50 {drop} > max_accuracy_drop {max_accuracy_drop}")
-    speedup = comparison.speedup_ratio
-    if min_speedup is not None and (speedup is None or speedup < min_speedup):
-        failed.append(f"speedup_ratio {speedup} < min_speedup {min_speedup}")
-    return failed
+    gates = {
+        "max_accuracy_drop": ("accuracy_drop_mAP50", max_accuracy_drop),
+        "min_speedup": ("speedup_ratio", min_speedup),
+    }
+    return (result.comparison or ComparisonMetrics()).missed_gates(gates)
 
 
 class QuantizationRunner:
     """Quantize a model by the configured method and compare it with the original; one MLflow run."""
 
-    def __init__(self, config: ExperimentConfig, *, quiet: bool = False) -> None:
+    def __init__(self, config: QuantExperiment, *, quiet: bool = False) -> None:
         if config.kind != "quant":
             raise ValueError(f"QuantizationRunner needs a config of kind 'quant', got kind={config.kind!r}")
         self.config = config
@@ -88,7 +83,6 @@ class QuantizationRunner:
 
         prepare_ultralytics_offline()
         qcfg = self.config.quant
-        assert qcfg is not None
         check_available(qcfg.method, self.config.device)
         weights = resolve_weights(self.config.model)
         data = prepare_data(self.config, quiet=self.quiet)
@@ -99,7 +93,6 @@ class QuantizationRunner:
         from yololab.adapters.quantization import quantize
 
         cfg, qcfg, icfg = self.config, self.config.quant, self.config.infer
-        assert qcfg is not None and icfg is not None
         check_model(recorder, cfg, weights, data)
         dataset = read_data_yaml(data.data_yaml)
         calibration = evenly_spaced(dataset.images("train"), qcfg.calibration_size)

@@ -60,6 +60,7 @@ class TrackingOutcome:
 class TrackingPlan:
     """The sequences to track, the protocol and the classes, decided before any frame is read."""
 
+    mot_dir: Path
     sources: list[TrackingSource]
     benchmark: str
     classes: TrackingClasses
@@ -68,7 +69,7 @@ class TrackingPlan:
     @property
     def total_frames(self) -> int:
         """Frames to track (as far as the videos' containers tell)."""
-        return sum(len(s.frames) if s.frames is not None else count_video_frames(s.video) for s in self.sources)  # type: ignore[arg-type]
+        return sum(count_video_frames(s.video) if s.video is not None else len(s.frames or ()) for s in self.sources)
 
 
 def plan_tracking(
@@ -90,13 +91,12 @@ def plan_tracking(
         model_names, benchmark=benchmark, requested=tcfg.classes, class_map=tcfg.class_map, gt_names=gt_names,
         data_names=data_names,
     )  # fmt: skip
-    return TrackingPlan(sources, benchmark, classes, [str(w.message) for w in caught])
+    return TrackingPlan(Path(mot_dir), sources, benchmark, classes, [str(w.message) for w in caught])
 
 
 def run_tracking(
     model: Any,
     plan: TrackingPlan,
-    mot_dir: Path,
     tcfg: MotTrackingConfig,
     *,
     imgsz: int,
@@ -122,22 +122,24 @@ def run_tracking(
     if unscored:
         outcome.tags["yololab.mot.unscored_sequences"] = ", ".join(unscored)[:4000]
     if not scored:
-        outcome.unavailable["mot"] = f"no sequence in {mot_dir} has ground truth (<seq>/gt/gt.txt): tracked, not scored"
+        outcome.unavailable["mot"] = (
+            f"no sequence in {plan.mot_dir} has ground truth (<seq>/gt/gt.txt): tracked, not scored"
+        )
         return outcome
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outcome.evaluation = evaluate_written(mot_dir, out_dir, scored, plan)
+        outcome.evaluation = evaluate_written(out_dir, scored, plan)
     if caught:
         found = [*plan.warnings, *(str(w.message) for w in caught)]
         outcome.tags["yololab.mot.warnings"] = " | ".join(found)[:4000]
     return outcome
 
 
-def evaluate_written(mot_dir: Path, out_dir: Path, names: list[str], plan: TrackingPlan) -> MOTEvaluation:
+def evaluate_written(out_dir: Path, names: list[str], plan: TrackingPlan) -> MOTEvaluation:
     """The MOT engine on the tracker files as written, read back as ``yololab eval-mot`` reads them."""
-    folder = load_benchmark(mot_dir, out_dir, names=names)
+    folder = load_benchmark(plan.mot_dir, out_dir, names=names)
     classes = None if plan.benchmark != "none" else plan.classes.evaluated_gt_ids
-    return evaluate_mot(folder.sequences, benchmark=plan.benchmark, classes=classes, origins=folder.origins)  # type: ignore[arg-type]
+    return evaluate_mot(folder.sequences, benchmark=plan.benchmark, classes=classes, origins=folder.origins)
 
 
 def _with_gt_classes(rows: np.ndarray, classes: TrackingClasses) -> np.ndarray:

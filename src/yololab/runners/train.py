@@ -19,7 +19,7 @@ from typing import Any
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.system_collector import SystemMetricsCollector
-from yololab.config import ExperimentConfig
+from yololab.config import TrainExperiment
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.runners._common import (
     EpochProgress,
@@ -113,7 +113,7 @@ class TrainingRunner:
         result = TrainingRunner(load_config("configs/train.yaml")).run()
     """
 
-    def __init__(self, config: ExperimentConfig, *, quiet: bool = False, verbose: bool = False) -> None:
+    def __init__(self, config: TrainExperiment, *, quiet: bool = False, verbose: bool = False) -> None:
         """Prepare a training run.
 
         Args:
@@ -184,7 +184,6 @@ class TrainingRunner:
 
     def _train_args(self, data: PreparedData, save_dir: Path) -> dict[str, Any]:
         cfg, t = self.config, self.config.train
-        assert t is not None
         args: dict[str, Any] = {
             "data": str(data.data_yaml),
             "epochs": t.epochs,
