@@ -12,7 +12,8 @@ import pytest
 
 from fake_pynvml import FakeGpu, FakeNvml
 from yololab.adapters.nvml import NvmlGpuReader, nvml_targets, parse_cuda_visible_devices
-from yololab.adapters.system_collector import SystemMetricsCollector, parse_cuda_indices
+from yololab.adapters.system_collector import SystemMetricsCollector
+from yololab.devices import parse_cuda_indices
 from yololab.metrics.system import SystemMetrics
 
 pytestmark = pytest.mark.quick

@@ -46,6 +46,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from yololab.devices import is_cuda
 from yololab.quant_methods import METHODS, QuantMethod
 
 QUANT_METHODS: tuple[str, ...] = tuple(METHODS)
@@ -114,12 +115,6 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def _is_cuda_device(device: str) -> bool:
-    """``cuda``, ``cuda:0``, ``0`` or ``0,1`` name an NVIDIA GPU; ``cpu`` and ``mps`` do not."""
-    name = str(device).strip().lower()
-    return name.startswith("cuda") or bool(re.fullmatch(r"\d+(,\d+)*", name))
-
-
 def _cuda_available() -> bool:
     try:
         import torch
@@ -158,7 +153,7 @@ def check_available(method: QuantMethod, device: str) -> None:
 
 
 def _check_tensorrt(method: str, device: str) -> None:
-    if not _is_cuda_device(device):
+    if not is_cuda(device):
         raise QuantizationUnavailable(
             f"{method} builds a TensorRT engine and needs an NVIDIA GPU device (e.g. device='cuda:0'), got "
             f"device={device!r}; use onnx-int8-static or onnx-int8-dynamic on CPU"

@@ -39,8 +39,9 @@ from typing import Any, Literal
 import psutil
 
 from yololab.adapters.nvml import GpuReading, NvmlGpuReader, nvml_targets
+from yololab.devices import parse_cuda_indices
 from yololab.metrics.latency import LatencyStats, latency_stats
-from yololab.metrics.system import SystemMetrics
+from yololab.metrics.system import SystemMetrics, energy_per_image_j, fps_from_latency, throughput_from_latency
 
 Stage = Literal["end_to_end", "preprocess", "forward", "postprocess", "tracker"]
 """What a latency sample times. ``end_to_end`` = preprocess + forward + postprocess of one batch."""
@@ -267,33 +268,6 @@ class _StageTimer:
             self.samples_ms.append(ms)
 
 
-def parse_cuda_indices(device: str | int | None) -> list[int]:
-    """CUDA device numbers named by a device spec; ``[]`` for CPU.
-
-    Accepts what Ultralytics and torch accept: ``None``/``"cpu"``/``"mps"`` (no CUDA device), ``"cuda"``
-    (device 0), ``"cuda:1"``, ``1``, ``"0,1"``, or a ``torch.device`` (through ``str()``).
-
-    Example:
-        >>> parse_cuda_indices("cuda:1"), parse_cuda_indices("0,1"), parse_cuda_indices("cpu")
-        ([1], [0, 1], [])
-    """
-    if device is None:
-        return []
-    if isinstance(device, int):
-        return [device]
-    spec = str(device).strip().lower()
-    if spec in ("", "cpu", "mps"):
-        return []
-    if spec == "cuda":
-        return [0]
-    if spec.startswith("cuda:"):
-        spec = spec[len("cuda:") :]
-    try:
-        return [int(part) for part in spec.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', N or 'N,M', got {device!r}") from None
-
-
 def _torch_cuda() -> Any:
     """torch.cuda if torch is already imported and CUDA works; never imports torch itself."""
     torch = sys.modules.get("torch")
@@ -513,7 +487,7 @@ class SystemMetricsCollector:
         fields: dict[str, float | None] = self._telemetry_fields()
         e2e = self.get_latency_stats("end_to_end")
         if e2e is not None and e2e.mean_ms > 0:
-            fields["throughput"] = batch_size * 1000.0 / e2e.mean_ms
+            fields["throughput"] = throughput_from_latency(batch_size, e2e.mean_ms)
             fields["energy_per_image_j"] = self._energy_per_image(e2e.count * batch_size)
         if batch_size == 1:
             fields.update(self._batch1_fields(e2e))
@@ -552,16 +526,15 @@ class SystemMetricsCollector:
             inference_time_max_ms=e2e.max_ms,
             inference_time_std_ms=e2e.std_ms,
         )
-        per_image_ms = e2e.mean_ms + (fields["tracker_time_ms"] or 0.0)
-        if per_image_ms > 0:
-            fields["fps"] = 1000.0 / per_image_ms
+        if e2e.mean_ms + (fields["tracker_time_ms"] or 0.0) > 0:
+            fields["fps"] = fps_from_latency(e2e.mean_ms, fields["tracker_time_ms"])
         return fields
 
     def _energy_per_image(self, images: int) -> float | None:
         first, last = self._energy_at_first_timed, self._sampler.energy_last
         if first is None or last is None or self._gpu_lost or images <= 0:
             return None
-        return (last - first) / images
+        return energy_per_image_j(last - first, images)
 
     @property
     def _gpu_lost(self) -> bool:

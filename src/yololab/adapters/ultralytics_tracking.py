@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-TRACKERS = ("bytetrack", "botsort")
-"""Ultralytics' bundled trackers, by the name a config uses."""
+from yololab.config.schema import TRACKERS
 
 __all__ = ["TRACKERS", "TrackedSequence", "count_video_frames", "iter_frames", "track_sequence", "tracker_yaml"]
 

@@ -17,9 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 from yololab.data.synthetic_config import SyntheticWorldConfig
 from yololab.quant_methods import QuantMethod
 
+TRACKERS = ("bytetrack", "botsort")
+"""Ultralytics' bundled trackers, by the name a config uses (any other value is a tracker YAML)."""
+
 __all__ = [
     "EXPERIMENTS",
     "EXPERIMENT_ADAPTER",
+    "TRACKERS",
     "DataConfig",
     "ExperimentConfig",
     "ExperimentKind",
@@ -143,7 +147,7 @@ class MotTrackingConfig(_Section):
     @field_validator("tracker")
     @classmethod
     def _check_tracker(cls, value: str) -> str:
-        if value in ("bytetrack", "botsort") or value.endswith((".yaml", ".yml")):
+        if value in TRACKERS or value.endswith((".yaml", ".yml")):
             return value
         raise ValueError(f"expected 'bytetrack', 'botsort' or a path to a tracker .yaml, got {value!r}")
 

@@ -89,6 +89,26 @@ def fps_from_latency(inference_time_ms: float, tracker_time_ms: float | None = N
     return 1000.0 / (inference_time_ms + (tracker_time_ms or 0.0))
 
 
+def throughput_from_latency(batch_size: int, batch_latency_ms: float) -> float:
+    """Images per second at a batch size: ``batch_size * 1000 / batch_latency_ms`` (mean end-to-end ms per batch).
+
+    Example:
+        >>> throughput_from_latency(8, 40.0)
+        200.0
+    """
+    return batch_size * 1000.0 / batch_latency_ms
+
+
+def energy_per_image_j(energy_j: float, images: int) -> float:
+    """Joules per image: the energy counter's difference over the timed loop (J) / images processed.
+
+    Example:
+        >>> energy_per_image_j(12.0, 100)
+        0.12
+    """
+    return energy_j / images
+
+
 def with_tracker_time(system: SystemMetrics, tracker_time_ms: float | None) -> SystemMetrics:
     """A copy with ``tracker_time_ms`` set and ``fps`` including it (SPEC: end to end [+ tracker]).
 

@@ -92,6 +92,52 @@ def check_model(
     return model, info
 
 
+def resolve_weights(model: str) -> Path:
+    """The weights an inference experiment measures: a local file or export folder, never a download."""
+    path = Path(model)
+    if path.suffix in {".yaml", ".yml"}:
+        raise ValueError(
+            f"model: {model!r} is an architecture YAML (untrained); an inference benchmark needs trained weights "
+            "(a .pt, an .onnx or an exported model folder) — train one first with 'yololab train'"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"model: {model!r} does not exist (expected a local .pt, .onnx or export folder)")
+    return path.resolve()
+
+
+class MeasuringRunner:
+    """The skeleton the experiments that measure a trained model share (``infer``, ``quant``).
+
+    Ultralytics offline, the weights resolved (never downloaded), the data prepared, then one MLflow run in which
+    the subclass's ``_run_with(recorder, weights, data)`` does the work; the run ends FAILED (with the reason as a
+    tag) if it raises.
+    """
+
+    kind: str = ""
+
+    def __init__(self, config: InferExperiment | QuantExperiment, *, quiet: bool = False) -> None:
+        if config.kind != self.kind:
+            raise ValueError(f"{type(self).__name__} needs a config of kind {self.kind!r}, got kind={config.kind!r}")
+        self.config = config
+        self.quiet = quiet
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text)
+
+    def _run(self, run_name_default: str) -> Any:
+        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
+
+        prepare_ultralytics_offline()
+        weights = resolve_weights(self.config.model)
+        data = prepare_data(self.config, quiet=self.quiet)
+        with open_recorder(self.config, run_name_default=run_name_default) as recorder, ultralytics_log_level():
+            return self._run_with(recorder, weights, data)
+
+    def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> Any:
+        raise NotImplementedError
+
+
 def unavailable_tags(reasons: dict[str, str]) -> dict[str, str]:
     """``yololab.unavailable.<field>: why`` tags for every metric that could not be measured."""
     return {f"yololab.unavailable.{name}": why[:4000] for name, why in reasons.items()}

@@ -6,11 +6,9 @@ yololab's MOT engine ``mot.*`` — one ``InferenceMetricsResult`` per run.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
@@ -23,16 +21,16 @@ from yololab.metrics.mot import MOTEvaluation, to_mot_metrics
 from yololab.metrics.results import InferenceMetricsResult
 from yololab.metrics.system import with_tracker_time
 from yololab.runners._common import (
+    MeasuringRunner,
     PreparedData,
     check_model,
     console,
     model_stats_metrics,
-    open_recorder,
-    prepare_data,
     step_progress,
     unavailable_tags,
 )
 from yololab.runners.tracking import TrackingOutcome, TrackingPlan, plan_tracking, run_tracking
+from yololab.tables import rows_to_csv
 
 
 @dataclass
@@ -44,44 +42,21 @@ class InferenceResult:
     mot_evaluation: MOTEvaluation | None
 
 
-def resolve_weights(model: str) -> Path:
-    """The weights an inference experiment measures: a local file or export folder, never a download."""
-    path = Path(model)
-    if path.suffix in {".yaml", ".yml"}:
-        raise ValueError(
-            f"model: {model!r} is an architecture YAML (untrained); an inference benchmark needs trained weights "
-            "(a .pt, an .onnx or an exported model folder) — train one first with 'yololab train'"
-        )
-    if not path.exists():
-        raise FileNotFoundError(f"model: {model!r} does not exist (expected a local .pt, .onnx or export folder)")
-    return path.resolve()
-
-
-class InferenceBenchmarkRunner:
+class InferenceBenchmarkRunner(MeasuringRunner):
     """Validate, benchmark and (optionally) track with one model; record one MLflow run."""
 
+    kind = "infer"
+    config: InferExperiment
+
     def __init__(self, config: InferExperiment, *, quiet: bool = False) -> None:
-        if config.kind != "infer":
-            raise ValueError(f"InferenceBenchmarkRunner needs a config of kind 'infer', got kind={config.kind!r}")
-        self.config = config
-        self.quiet = quiet
+        super().__init__(config, quiet=quiet)
 
     def run(self) -> InferenceResult:
         """Check the model against the data, run every step and log the result.
 
         The run ends FAILED if a step raises (tag ``yololab.failure_reason``).
         """
-        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
-
-        prepare_ultralytics_offline()
-        weights = resolve_weights(self.config.model)
-        data = prepare_data(self.config, quiet=self.quiet)
-        with open_recorder(self.config, run_name_default="infer") as recorder, ultralytics_log_level():
-            return self._run_with(recorder, weights, data)
-
-    def _say(self, text: str) -> None:
-        if not self.quiet:
-            console.print(text)
+        return self._run("infer")
 
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> InferenceResult:
         cfg, icfg = self.config, self.config.infer
@@ -174,13 +149,13 @@ class InferenceBenchmarkRunner:
                 {"class": c, "ap50_95": det.per_class_ap[c], "ap50": det.per_class_ap50.get(c)}
                 for c in det.per_class_ap
             ]
-            recorder.log_text(_csv(rows), "tables/per_class_ap.csv")
+            recorder.log_text(rows_to_csv(rows), "tables/per_class_ap.csv")
         if evaluation is not None:
             table = evaluation.to_dict()
             recorder.log_text(json.dumps(table, indent=1, default=float), "tables/mot_metrics.json")
             rows = [{"sequence": name, **values} for name, values in table["sequences"].items()]
             rows.append({"sequence": "COMBINED", **table["combined"]})
-            recorder.log_text(_csv(rows), "tables/mot_per_sequence.csv")
+            recorder.log_text(rows_to_csv(rows), "tables/mot_per_sequence.csv")
 
 
 def _precision(weights: Path, half: bool) -> str:
@@ -190,14 +165,3 @@ def _precision(weights: Path, half: bool) -> str:
     if half or "fp16" in name:
         return "fp16"
     return "fp32"
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    import io
-
-    columns = list(dict.fromkeys(k for row in rows for k in row if not isinstance(row[k], (list, dict))))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()

@@ -18,15 +18,12 @@ from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.results import ComparisonMetrics, QuantizationMetricsResult
 from yololab.runners._common import (
+    MeasuringRunner,
     PreparedData,
     check_model,
-    console,
     model_stats_metrics,
-    open_recorder,
-    prepare_data,
     unavailable_tags,
 )
-from yololab.runners.infer import resolve_weights
 
 
 @dataclass
@@ -63,31 +60,21 @@ def check_gates(
     return (result.comparison or ComparisonMetrics()).missed_gates(gates)
 
 
-class QuantizationRunner:
+class QuantizationRunner(MeasuringRunner):
     """Quantize a model by the configured method and compare it with the original; one MLflow run."""
 
-    def __init__(self, config: QuantExperiment, *, quiet: bool = False) -> None:
-        if config.kind != "quant":
-            raise ValueError(f"QuantizationRunner needs a config of kind 'quant', got kind={config.kind!r}")
-        self.config = config
-        self.quiet = quiet
+    kind = "quant"
+    config: QuantExperiment
 
-    def _say(self, text: str) -> None:
-        if not self.quiet:
-            console.print(text)
+    def __init__(self, config: QuantExperiment, *, quiet: bool = False) -> None:
+        super().__init__(config, quiet=quiet)
 
     def run(self) -> QuantizationResult:
         """Quantize, validate and benchmark both sides, log, and check the quality gates."""
         from yololab.adapters.quantization import check_available
-        from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
 
-        prepare_ultralytics_offline()
-        qcfg = self.config.quant
-        check_available(qcfg.method, self.config.device)
-        weights = resolve_weights(self.config.model)
-        data = prepare_data(self.config, quiet=self.quiet)
-        with open_recorder(self.config, run_name_default=f"quant-{qcfg.method}") as recorder, ultralytics_log_level():
-            return self._run_with(recorder, weights, data)
+        check_available(self.config.quant.method, self.config.device)  # before any work
+        return self._run(f"quant-{self.config.quant.method}")
 
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> QuantizationResult:
         from yololab.adapters.quantization import quantize

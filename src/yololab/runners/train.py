@@ -9,7 +9,6 @@ keeps exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) an
 
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from yololab.runners._common import (
     prepare_data,
     unavailable_tags,
 )
+from yololab.tables import rows_to_csv
 
 
 @dataclass
@@ -239,12 +239,7 @@ def _history_series(history: list[TrainingMetricsSnapshot]) -> dict[str, list[tu
 
 
 def _write_epoch_table(path: Path, history: list[TrainingMetricsSnapshot]) -> None:
-    rows = [{"epoch": s.epoch, **s.to_mlflow_dict()} for s in history]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    path.write_text(rows_to_csv([{"epoch": s.epoch, **s.to_mlflow_dict()} for s in history]), encoding="utf-8")
 
 
 __all__ = ["TrainingResult", "TrainingRunner"]
