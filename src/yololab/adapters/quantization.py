@@ -46,6 +46,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from yololab.adapters.onnx_files import OnnxFacts, read_onnx_facts
 from yololab.devices import is_cuda
 from yololab.quant_methods import METHODS, QuantMethod
 
@@ -58,10 +59,6 @@ _PT_ONLY_METHODS = frozenset(m for m, f in METHODS.items() if not f.onnx_input)
 _HEAD_NODE = re.compile(r"^/model\.(\d+)/")
 _PAD_VALUE = 114  # Ultralytics LetterBox padding grey
 MIN_STATIC_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the ``axis`` attribute) exist from opset 13
-_QUANTIZED_OPS = frozenset(
-    {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
-     "DynamicQuantizeLinear"}
-)  # fmt: skip
 _OTHER_METHODS_ADVICE = {
     "onnx-int8-static": "onnx-int8-dynamic or onnx-fp16 (no calibration, no head exclusion) may serve it, and "
     "ultralytics-int8 quantizes from the .pt",
@@ -287,46 +284,8 @@ def _onnx_input(model: Any) -> tuple[str, int]:
     return graph_input.name, dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else 1
 
 
-@dataclass(frozen=True)
-class OnnxQuantFacts:
-    """What decides whether an ONNX method can serve a file, read from the graph (no session is created).
-
-    Attributes:
-        path: the ONNX file.
-        opset: version of the default (``ai.onnx``) operator set.
-        input_name: the image input.
-        input_type: its element type (``"float32"``, ``"float16"``, ...).
-        input_shape: its dims: an ``int`` when fixed, the dim's name (``"batch"``, ``"height"``, ``"?"``) when not.
-        quantized_nodes: QuantizeLinear/DequantizeLinear/QLinearConv/ConvInteger/... nodes already in the graph.
-        yolo_names: nodes carry Ultralytics' ``/model.N/`` names (the detection head can be found).
-        metadata: the ``metadata_props`` (Ultralytics writes names, imgsz, stride, task; other exporters may not).
-    """
-
-    path: Path
-    opset: int
-    input_name: str
-    input_type: str
-    input_shape: tuple[int | str, ...]
-    quantized_nodes: int
-    yolo_names: bool
-    metadata: dict[str, str]
-
-    @property
-    def dynamic(self) -> bool:
-        """Some input axis is not fixed."""
-        return any(not isinstance(d, int) for d in self.input_shape)
-
-    @property
-    def batch(self) -> int:
-        """The fixed batch size, 1 when the batch axis is dynamic."""
-        first = self.input_shape[0] if self.input_shape else 1
-        return first if isinstance(first, int) else 1
-
-    @property
-    def fixed_hw(self) -> tuple[int, int] | None:
-        """(height, width) when both are fixed, else ``None``."""
-        h, w = self.input_shape[2:4] if len(self.input_shape) == 4 else (None, None)
-        return (h, w) if isinstance(h, int) and isinstance(w, int) else None
+OnnxQuantFacts = OnnxFacts
+"""What decides whether an ONNX method can serve a file: :class:`~yololab.adapters.onnx_files.OnnxFacts`."""
 
 
 def onnx_quant_facts(path: Path, method: str = "onnx") -> OnnxQuantFacts:
@@ -340,48 +299,13 @@ def onnx_quant_facts(path: Path, method: str = "onnx") -> OnnxQuantFacts:
         FileNotFoundError: no such file.
         UnquantizableModelError: the file is not a readable ONNX model.
     """
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX model not found: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends: say it in one line
+        return read_onnx_facts(path)
+    except ValueError as exc:
         raise UnquantizableModelError(
-            path, method, f"it is not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})",
+            path, method, f"it is not a readable ONNX model or has no input ({_first_line(exc)})",
             "Pass an FP32 .onnx exported by Ultralytics (or any exporter), or the .pt",
         ) from exc  # fmt: skip
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    initializers = {i.name for i in model.graph.initializer}
-    graph_input = next((i for i in model.graph.input if i.name not in initializers), None)
-    if graph_input is None:
-        raise UnquantizableModelError(path, method, "the graph has no input", "Pass an image detector's ONNX")
-    tensor_type = graph_input.type.tensor_type
-    shape = tuple(
-        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
-        for d in tensor_type.shape.dim
-    )
-    return OnnxQuantFacts(
-        path=path,
-        opset=opset,
-        input_name=graph_input.name,
-        input_type=_element_type_name(tensor_type.elem_type),
-        input_shape=shape,
-        quantized_nodes=sum(n.op_type in _QUANTIZED_OPS for n in model.graph.node),
-        yolo_names=any(_HEAD_NODE.match(n.name) for n in model.graph.node),
-        metadata={p.key: p.value for p in model.metadata_props},
-    )
-
-
-def _element_type_name(elem_type: int) -> str:
-    """``"float32"`` for ``TensorProto.FLOAT`` and so on; the ONNX name when numpy has none (``"UNDEFINED"``)."""
-    import onnx
-
-    try:
-        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
-    except (KeyError, ValueError, TypeError):
-        return onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else "?"
 
 
 def check_onnx_servable(facts: OnnxQuantFacts, method: str, *, imgsz: int) -> None:
@@ -466,7 +390,7 @@ def _check_runs(quantized: Path, method: str, facts: OnnxQuantFacts, *, imgsz: i
 
     channels = facts.input_shape[1] if len(facts.input_shape) > 1 and isinstance(facts.input_shape[1], int) else 3
     h, w = facts.fixed_hw or (imgsz, imgsz)
-    sample = np.full((facts.batch, channels, h, w), 0.5, dtype=np.float32)
+    sample = np.full(((facts.fixed_batch or 1), channels, h, w), 0.5, dtype=np.float32)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     stage = f"loading and running the quantized file {quantized.name} in onnxruntime (CPU, full graph optimizations)"

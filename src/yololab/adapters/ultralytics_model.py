@@ -150,10 +150,10 @@ def _inspect_onnx(path: Path) -> tuple[Any, ModelInfo]:
     if not facts.metadata:
         notes.append("no Ultralytics metadata: task taken as detect, class names unknown")
     task = facts.task or MEASURED_TASK
-    size = (facts.height, facts.width) if facts.height and facts.width else None
+    size = facts.fixed_hw
     names = facts.names
     info = ModelInfo(
-        path, "onnx", task, names, len(names) if names else facts.num_classes, size, facts.batch,
+        path, "onnx", task, names, len(names) if names else facts.num_classes, size, facts.fixed_batch,
         facts.metadata.get("version"), notes,
     )  # fmt: skip
     return (load_model(path, task=task) if task == MEASURED_TASK else None), info
@@ -280,7 +280,7 @@ def fixed_batch(weights: str | Path) -> int | None:
     if str(weights).endswith(".onnx"):
         from yololab.adapters.onnx_files import read_onnx_facts
 
-        return read_onnx_facts(weights).batch
+        return read_onnx_facts(weights).fixed_batch
     return None if str(weights).endswith(".pt") else 1
 
 
