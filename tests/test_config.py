@@ -34,7 +34,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     [
         ("kind: train\ntrain:\n  epochs: -3\n", ["train.epochs", "line 3", "-3", "greater than or equal to 1"]),
         ("kind: train\ntrain:\n  epoch: 3\n", ["train.epoch", "line 3", "no such field", "did you mean 'epochs'"]),
-        ("kind: trian\n", ["kind", "line 1", "'trian'", "'train', 'infer' or 'quant'"]),
+        ("kind: trian\n", ["kind", "line 1", "'trian'", "'train', 'infer', 'quant' or 'bench'"]),
         ("experiment: x\n", ["kind", "got nothing", "required"]),
         ("kind: quant\nquant:\n  method: int3\n", ["quant.method", "'int3'", "'onnx-int8-static'"]),
         ("kind: train\nimgsz: big\n", ["imgsz", "line 2", "'big'", "valid integer"]),

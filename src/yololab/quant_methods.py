@@ -63,4 +63,30 @@ at import."""
 if set(METHODS) != set(QuantMethod.__args__):  # pragma: no cover - a programming error, caught by any import
     raise RuntimeError("quant_methods: QuantMethod and METHODS disagree")
 
-__all__ = ["METHODS", "QuantMethod", "QuantMethodFacts"]
+DeployFormat = Literal[
+    "torch",
+    "onnx",
+    "onnx-fp16",
+    "onnx-int8-static",
+    "onnx-int8-dynamic",
+    "ultralytics-int8",
+    "openvino",
+    "openvino-int8",
+    "tensorrt-fp16",
+    "tensorrt-int8",
+]
+"""The deployment formats a format sweep (``yololab bench``) measures: the PyTorch model, its FP32 exports
+(``onnx``, ``openvino``) and every quantization method."""
+
+FORMAT_PRECISION: dict[str, str] = {
+    "torch": "fp32",
+    "onnx": "fp32",
+    "openvino": "fp32",
+    **{name: facts.precision for name, facts in METHODS.items()},
+}
+"""Numeric format of each deployment format's weights."""
+
+if set(FORMAT_PRECISION) != set(DeployFormat.__args__):  # pragma: no cover - a programming error
+    raise RuntimeError("quant_methods: DeployFormat and FORMAT_PRECISION disagree")
+
+__all__ = ["FORMAT_PRECISION", "METHODS", "DeployFormat", "QuantMethod", "QuantMethodFacts"]

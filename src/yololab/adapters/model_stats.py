@@ -47,7 +47,8 @@ def get_model_stats(model: Any, input_size: int | tuple[int, int]) -> ModelStats
 
     Args:
         model: an Ultralytics ``YOLO``/``Model``, a ``torch.nn.Module``, or a path (``str``/``Path``) to a
-            ``.pt`` checkpoint, an ``.onnx`` file or a model ``.yaml`` (built untrained, nothing downloaded).
+            ``.pt`` checkpoint, an ``.onnx`` file, an export folder (size only) or a model ``.yaml`` (built
+            untrained, nothing downloaded).
         input_size: image size in pixels, ``640`` or ``(height, width)``; FLOPs are counted at this size (an
             ONNX model with a fixed input size is counted at its own size).
 
@@ -78,6 +79,8 @@ def _stats_of_path(path: Path, input_size: int | tuple[int, int]) -> ModelStats:
         from ultralytics import YOLO
 
         return _stats_of_torch(YOLO(str(path)).model, input_size, None)
+    if path.is_dir():
+        return _stats_of_folder(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     if suffix == ".onnx":
@@ -85,6 +88,18 @@ def _stats_of_path(path: Path, input_size: int | tuple[int, int]) -> ModelStats:
     if suffix == ".pt":
         return _stats_of_torch(_load_pt(path), input_size, path)
     raise ValueError(f"model path must end in .pt, .onnx or .yaml, got {path}")
+
+
+def _stats_of_folder(path: Path) -> ModelStats:
+    """An export folder (OpenVINO IR, ...): its size is the files' total; parameters and FLOPs are not read."""
+    files = [p for p in path.rglob("*") if p.is_file()]
+    if not files:
+        raise FileNotFoundError(f"model folder is empty: {path}")
+    why = f"{path.name} is an export folder (e.g. OpenVINO IR): parameters and FLOPs are not counted from it"
+    return ModelStats(
+        size_mb=sum(p.stat().st_size for p in files) / 1e6,
+        unavailable_reasons={"params_m": why, "flops_g": why},
+    )
 
 
 def _load_pt(path: Path) -> Any:

@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -550,7 +551,9 @@ def _export_private(weights_pt: Path, workdir: Path, **export_args: Any) -> Path
     workdir.mkdir(parents=True, exist_ok=True)
     private = workdir / weights_pt.name
     shutil.copy2(weights_pt, private)
-    return Path(_yolo(private).export(device=export_args.pop("device", "cpu"), verbose=False, **export_args))
+    with warnings.catch_warnings():  # torch.jit's deprecation notices on every export: not the user's concern
+        warnings.simplefilter("ignore", FutureWarning)
+        return Path(_yolo(private).export(device=export_args.pop("device", "cpu"), verbose=False, **export_args))
 
 
 def _move(source: Path, target: Path) -> Path:
@@ -580,6 +583,21 @@ def export_onnx_fp32(weights_pt: Path, out_dir: Path, *, imgsz: int, batch: int 
     with tempfile.TemporaryDirectory(prefix="yololab-export-", dir=out_dir) as tmp:
         exported = _export_private(weights_pt, Path(tmp), format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic)
         return _move(exported, out_dir / f"{weights_pt.stem}_fp32.onnx")
+
+
+def export_openvino_fp32(weights_pt: Path, out_dir: Path, *, imgsz: int) -> Path:
+    """Export ``weights_pt`` to an FP32 OpenVINO model folder ``out_dir/<stem>_openvino_model`` (Ultralytics).
+
+    Raises:
+        QuantizationUnavailable: the ``openvino`` package is not installed.
+    """
+    if not _has_module("openvino"):
+        raise QuantizationUnavailable("openvino needs the openvino package: pip install 'yololab[openvino]'")
+    weights_pt, out_dir = Path(weights_pt), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="yololab-export-", dir=out_dir) as tmp:
+        exported = _export_private(weights_pt, Path(tmp), format="openvino", imgsz=imgsz, batch=1)
+        return _move(exported, out_dir / f"{weights_pt.stem}_openvino_model")
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -615,6 +633,17 @@ def _calibration_yaml(calibration_images: Sequence[Path], data_yaml: Path | None
     return target
 
 
+def _quiet_nncf() -> None:
+    """NNCF logs one INFO line per operation it leaves unquantized (hundreds): keep its warnings only."""
+    import logging
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    with contextlib.suppress(ImportError, AttributeError):
+        import nncf
+
+        nncf.set_log_level(logging.WARNING)
+
+
 def _export_ultralytics(
     weights_pt: Path,
     method: str,
@@ -633,6 +662,8 @@ def _export_ultralytics(
         "tensorrt-int8": ("engine", 8, "_int8.engine"),
     }[method]
     args: dict[str, Any] = {"format": fmt, "imgsz": imgsz, "batch": 1, "quantize": quantize, "device": device}
+    if method == "openvino-int8":
+        _quiet_nncf()
     details = {"export": f"ultralytics format={fmt} quantize={quantize}"}
     with tempfile.TemporaryDirectory(prefix="yololab-export-", dir=out_dir) as tmp:
         if method in _CALIBRATED_METHODS:
@@ -656,6 +687,7 @@ def quantize(
     calibration_images: Sequence[Path],
     data_yaml: Path | None = None,
     device: str = "cpu",
+    onnx_baseline: bool = True,
 ) -> ExportedPair:
     """Quantize ``original`` with ``method`` into ``out_dir``.
 
@@ -669,6 +701,8 @@ def quantize(
             the calibration size by slicing); ignored by methods that do not calibrate.
         data_yaml: the dataset YAML, read for class names only (calibration uses ``calibration_images``).
         device: where the quantized model is meant to run; TensorRT needs a CUDA device.
+        onnx_baseline: export the FP32 ONNX baseline for the methods that start from the ``.pt`` (a format sweep,
+            which has its own baseline, turns it off: ``original`` is then the ``.pt``).
 
     Returns:
         The FP32 ONNX baseline and the quantized artifact, with ``details`` for tags.
@@ -693,8 +727,16 @@ def quantize(
         facts = onnx_quant_facts(original, method)  # a file from elsewhere: say what cannot be served before any work
         check_onnx_servable(facts, method, imgsz=imgsz)
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_fp32 = original if original.suffix == ".onnx" else export_onnx_fp32(original, out_dir, imgsz=imgsz)
-    details = {"method": method, "original_format": "onnx-fp32", **_versions("onnx", "onnxruntime")}
+    needs_onnx = method in _ONNX_METHODS or onnx_baseline
+    if original.suffix == ".onnx" or not needs_onnx:
+        onnx_fp32 = original
+    else:
+        onnx_fp32 = export_onnx_fp32(original, out_dir, imgsz=imgsz)
+    details = {
+        "method": method,
+        "original_format": "onnx-fp32" if onnx_fp32.suffix == ".onnx" else "pt",
+        **_versions("onnx", "onnxruntime"),
+    }
     if method in _ONNX_METHODS:
         if facts is None:
             facts = onnx_quant_facts(onnx_fp32, method)

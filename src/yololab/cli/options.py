@@ -38,6 +38,7 @@ OPTION_PATHS: dict[str, str] = {
     "tracker": "infer.tracking.tracker",
     "method": "quant.method",
     "calibration_size": "quant.calibration_size",
+    "formats": "bench.formats",
 }
 """CLI option name -> field path, for commands offering shortcut options (``--epochs 3`` = ``train.epochs``)."""
 

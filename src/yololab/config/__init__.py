@@ -28,6 +28,8 @@ from yololab.config.errors import ConfigError, ConfigIssue
 from yololab.config.loading import apply_overrides, default_config_path, load_config, parse_config, parse_set_option
 from yololab.config.schema import (
     EXPERIMENTS,
+    BenchConfig,
+    BenchExperiment,
     DataConfig,
     ExperimentConfig,
     ExperimentKind,
@@ -45,6 +47,8 @@ from yololab.config.schema import (
 
 __all__ = [
     "EXPERIMENTS",
+    "BenchConfig",
+    "BenchExperiment",
     "ConfigError",
     "ConfigIssue",
     "DataConfig",

@@ -19,7 +19,7 @@ from yololab.config.schema import EXPERIMENTS
 
 __all__ = ["ConfigError", "ConfigIssue", "issues_from_validation", "yaml_lines"]
 
-KINDS_EXPECTED = "'train', 'infer' or 'quant'"
+KINDS_EXPECTED = "'train', 'infer', 'quant' or 'bench'"
 
 
 @dataclass(frozen=True, slots=True)

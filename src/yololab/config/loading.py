@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
@@ -139,6 +139,6 @@ def parse_set_option(option: str) -> tuple[str, Any]:
 
 def default_config_path(kind: ExperimentKind) -> Path:
     """Path of the example config shipped with yololab for ``kind`` (``configs/<kind>.yaml`` package data)."""
-    if kind not in ("train", "infer", "quant"):
-        raise ValueError(f"expected 'train', 'infer' or 'quant', got {kind!r}")
+    if kind not in get_args(ExperimentKind):
+        raise ValueError(f"expected one of {', '.join(get_args(ExperimentKind))}, got {kind!r}")
     return Path(str(resources.files("yololab").joinpath("configs", f"{kind}.yaml")))

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from yololab.data.synthetic_config import SyntheticWorldConfig
-from yololab.quant_methods import QuantMethod
+from yololab.quant_methods import DeployFormat, QuantMethod
 
 TRACKERS = ("bytetrack", "botsort")
 """Ultralytics' bundled trackers, by the name a config uses (any other value is a tracker YAML)."""
@@ -24,6 +24,8 @@ __all__ = [
     "EXPERIMENTS",
     "EXPERIMENT_ADAPTER",
     "TRACKERS",
+    "BenchConfig",
+    "BenchExperiment",
     "DataConfig",
     "ExperimentConfig",
     "ExperimentKind",
@@ -39,7 +41,7 @@ __all__ = [
     "TrainExperiment",
 ]
 
-ExperimentKind = Literal["train", "infer", "quant"]
+ExperimentKind = Literal["train", "infer", "quant", "bench"]
 Optimizer = Literal["auto", "SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop"]
 
 
@@ -182,6 +184,22 @@ class QuantConfig(_Section):
     gates: GatesConfig = Field(default_factory=GatesConfig, description="Pass/fail gates.")
 
 
+DEFAULT_FORMATS = ("torch", "onnx", "onnx-fp16", "onnx-int8-static", "onnx-int8-dynamic", "openvino", "openvino-int8")
+"""What ``yololab bench`` measures unless told otherwise: every format that runs on a CPU."""
+
+
+class BenchConfig(_Section):
+    """Format sweep settings: which deployment formats to produce, validate and time side by side."""
+
+    formats: list[DeployFormat] = Field(
+        default_factory=lambda: list(DEFAULT_FORMATS),
+        min_length=1,
+        description="Formats to measure; torch (the original, the comparison baseline) is always measured.",
+    )
+    calibration_size: int = Field(64, ge=1, description="Train images used to calibrate the INT8 formats.")
+    gates: GatesConfig = Field(default_factory=GatesConfig, description="Quality gates, checked per format.")
+
+
 class _ExperimentBase(_Section):
     """What every experiment has: what to run, on which data and model, and where to record it."""
 
@@ -249,13 +267,23 @@ class QuantExperiment(_MeasuringExperiment):
     quant: QuantConfig = Field(default_factory=QuantConfig, description="Quantization settings.")
 
 
-ExperimentConfig = Annotated[TrainExperiment | InferExperiment | QuantExperiment, Field(discriminator="kind")]
+class BenchExperiment(_MeasuringExperiment):
+    """A format sweep: the original model and each deployment format, one parent run and a child per format."""
+
+    kind: Literal["bench"] = Field(description="Experiment type: bench.")
+    bench: BenchConfig = Field(default_factory=BenchConfig, description="Format sweep settings.")
+
+
+ExperimentConfig = Annotated[
+    TrainExperiment | InferExperiment | QuantExperiment | BenchExperiment, Field(discriminator="kind")
+]
 """One experiment: a union discriminated by ``kind``; each member has its own sections, never None."""
 
 EXPERIMENTS: dict[str, type[_ExperimentBase]] = {
     "train": TrainExperiment,
     "infer": InferExperiment,
     "quant": QuantExperiment,
+    "bench": BenchExperiment,
 }
 """``kind`` -> its experiment model."""
 

@@ -120,6 +120,28 @@ def plot_quantization(metrics: Mapping[str, float], *, title: str = "original vs
     return plot_bars(bars, title=title)
 
 
+def plot_formats(rows: Sequence[Mapping[str, float | str | None]], *, title: str = "Formats on this machine") -> Figure:
+    """Latency against accuracy, one point per deployment format, marker area proportional to the file size.
+
+    Args:
+        rows: one mapping per format with ``format``, ``inference_time_ms`` (mean end to end, ms), ``mAP50_95`` and
+            ``model_size_mb``; a format missing latency or accuracy is left out.
+        title: the figure title.
+    """
+    fig, ax = plt.subplots(figsize=(8, 5))
+    points = [r for r in rows if r.get("inference_time_ms") is not None and r.get("mAP50_95") is not None]
+    sizes = [float(r.get("model_size_mb") or 1.0) for r in points]
+    scale = 900.0 / max(sizes) if sizes else 1.0
+    for row, size in zip(points, sizes, strict=True):
+        x, y = float(row["inference_time_ms"]), float(row["mAP50_95"])  # type: ignore[arg-type]
+        ax.scatter(x, y, s=max(30.0, size * scale), alpha=0.55, edgecolors="black")
+        ax.annotate(f"{row['format']} ({size:.1f} MB)", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set(title=title, xlabel="mean latency per image, end to end (ms)", ylabel="mAP50-95")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG (100 dpi) and close it."""
     path = Path(path)

@@ -49,15 +49,20 @@ def evenly_spaced(items: list[Path], count: int) -> list[Path]:
     return [items[int(i * step)] for i in range(count)]
 
 
+def gate_limits(*, max_accuracy_drop: float | None, min_speedup: float | None) -> dict[str, tuple[str, float | None]]:
+    """The quality gates as :meth:`~yololab.metrics.results.ComparisonMetrics.missed_gates` reads them."""
+    return {
+        "max_accuracy_drop": ("accuracy_drop_mAP50", max_accuracy_drop),
+        "min_speedup": ("speedup_ratio", min_speedup),
+    }
+
+
 def check_gates(
     result: QuantizationMetricsResult, *, max_accuracy_drop: float | None, min_speedup: float | None
 ) -> list[str]:
     """Descriptions of the gates ``result`` misses (an unmeasured value misses its gate)."""
-    gates = {
-        "max_accuracy_drop": ("accuracy_drop_mAP50", max_accuracy_drop),
-        "min_speedup": ("speedup_ratio", min_speedup),
-    }
-    return (result.comparison or ComparisonMetrics()).missed_gates(gates)
+    limits = gate_limits(max_accuracy_drop=max_accuracy_drop, min_speedup=min_speedup)
+    return (result.comparison or ComparisonMetrics()).missed_gates(limits)
 
 
 class QuantizationRunner(MeasuringRunner):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +38,31 @@ def _load(kind: str, config: Path | None, options: dict[str, Any], sets: list[st
     return cfg
 
 
+OFFLINE_HELP = "Record the run in the local journal only; upload it later with `yololab sync`."
+
+
 def _fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", fg="red", err=True)
+    from yololab.adapters.mlflow_params import redact_value
+
+    typer.secho(f"error: {redact_value(str(err))}", fg="red", err=True)
     raise typer.Exit(2) from err
+
+
+@contextlib.contextmanager
+def _offline(offline: bool) -> Iterator[None]:
+    """``--offline``: ``YOLOLAB_OFFLINE=1`` for the experiment (the recorder then sends nothing), restored after."""
+    if not offline:
+        yield
+        return
+    previous = os.environ.get("YOLOLAB_OFFLINE")
+    os.environ["YOLOLAB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("YOLOLAB_OFFLINE", None)
+        else:
+            os.environ["YOLOLAB_OFFLINE"] = previous
 
 
 def register(app: typer.Typer) -> None:
@@ -53,6 +78,7 @@ def register(app: typer.Typer) -> None:
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
         set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
     ) -> None:
         """Train a YOLO model; log det.* and sys.* every epoch (step = epoch) and the final evaluation."""
         from yololab.runners.train import TrainingRunner
@@ -60,7 +86,11 @@ def register(app: typer.Typer) -> None:
         options = {"epochs": epochs, "imgsz": imgsz, "model": model, "device": device, "experiment": experiment,
                    "run_name": run_name}  # fmt: skip
         cfg = _load("train", config, options, set_)
-        result = TrainingRunner(cfg).run()
+        try:
+            with _offline(offline):
+                result = TrainingRunner(cfg).run()
+        except (FileNotFoundError, ValueError) as err:
+            _fail(err)
         final = result.final.detection if result.final else None
         typer.echo(f"run {result.run_id}: best weights {result.best_weights}")
         if final is not None:
@@ -83,6 +113,7 @@ def register(app: typer.Typer) -> None:
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
         set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
     ) -> None:
         """Validate (det.*), benchmark (sys.*) and track + evaluate (mot.*) one model; log one run."""
         from yololab.runners.infer import InferenceBenchmarkRunner
@@ -92,7 +123,8 @@ def register(app: typer.Typer) -> None:
                    "run_name": run_name}  # fmt: skip
         cfg = _load("infer", config, options, set_)
         try:
-            result = InferenceBenchmarkRunner(cfg).run()
+            with _offline(offline):
+                result = InferenceBenchmarkRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
         m = result.metrics
@@ -116,6 +148,7 @@ def register(app: typer.Typer) -> None:
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
         set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
     ) -> None:
         """Compare an original model with its quantized version; exit 3 when a quality gate is missed."""
         from yololab.adapters.quantization import QuantizationUnavailable
@@ -125,7 +158,8 @@ def register(app: typer.Typer) -> None:
                    "device": device, "experiment": experiment, "run_name": run_name}  # fmt: skip
         cfg = _load("quant", config, options, set_)
         try:
-            result = QuantizationRunner(cfg).run()
+            with _offline(offline):
+                result = QuantizationRunner(cfg).run()
         except (QuantizationUnavailable, FileNotFoundError, ValueError) as err:
             _fail(err)
         c = result.metrics.comparison
@@ -135,4 +169,37 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"quantized model: {result.quantized_model}")
         if not result.gates_passed:
             typer.secho("quality gates missed: " + "; ".join(result.failed_gates), fg="red", err=True)
+            raise typer.Exit(3)
+
+    @app.command()
+    def bench(
+        config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
+        model: str | None = typer.Option(None, help="The trained .pt every format is exported from."),
+        formats: str | None = typer.Option(
+            None, help="Comma-separated formats, e.g. torch,onnx,openvino,openvino-int8,onnx-int8-static."
+        ),
+        recommend: bool = typer.Option(
+            False, "--recommend", help="Print only the recommended format (and exit 3 when none passes the gates)."
+        ),
+        data: Path | None = typer.Option(None, help="A YOLO data.yaml instead of the synthetic world (data.yaml)."),
+        device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
+        experiment: str | None = typer.Option(None, help="MLflow experiment name."),
+        run_name: str | None = typer.Option(None, help="MLflow run name."),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    ) -> None:
+        """Measure the model in every deployment format side by side: one parent run, one child run per format."""
+        from yololab.runners.bench import FormatSweepRunner, print_table
+
+        listed = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
+        options = {"model": model, "formats": listed, "data": data, "device": device, "experiment": experiment,
+                   "run_name": run_name}  # fmt: skip
+        cfg = _load("bench", config, options, set_)
+        try:
+            result = FormatSweepRunner(cfg).run()
+        except (FileNotFoundError, ValueError) as err:
+            _fail(err)
+        if not recommend:
+            print_table(result)
+        typer.echo(f"run {result.run_id}: recommended {result.recommended or 'none'}")
+        if result.recommended is None:
             raise typer.Exit(3)
