@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 from test_schema import HOSTILE_NAMES, detection, inverse, mot, system
 from yololab.adapters.mlflow_recorder import ExperimentRecorder, sync_journals
 from yololab.cli import app
-from yololab.journal import read_journal, state_path_of
+from yololab.journal import SyncState, read_journal, state_path_of
 from yololab.metrics import InferenceMetricsResult, TrainingMetricsSnapshot
 from yololab.metrics._base import from_mlflow_value
 
 pytestmark = pytest.mark.integration
 
-STEP_LIMIT_S = 5.0
-"""The issue's bound: logging one step with the server unreachable returns within this many seconds."""
+STEP_LIMIT_S = 0.5
+"""Logging one step appends to the journal only: it returns within this many seconds, whatever the server does."""
 
 
 def client_for(uri: str) -> Any:
@@ -66,6 +66,12 @@ def recorder(uri: str, journal: Path, **kwargs: Any) -> ExperimentRecorder:
     return ExperimentRecorder(tracking_uri=uri, journal_dir=journal, **kwargs)
 
 
+def assert_all_sent(rec: ExperimentRecorder) -> None:
+    """Every record of the run's write-ahead journal is marked as accepted by the server."""
+    records = read_journal(rec.journal_path)
+    assert records and {r["id"] for r in records} == SyncState.load(rec.journal_path).done
+
+
 # ------------------------------------------------------------------------------------------- live round trips
 
 
@@ -80,7 +86,7 @@ def test_training_snapshots_round_trip(mlflow_server: Any, tmp_path: Path) -> No
         rec.log_dict(keys, "class_keys.json")
         for snap in snapshots:
             rec.log_metrics(snap.to_mlflow_dict(keys), step=snap.epoch)
-    assert rec.journal_path is None
+    assert_all_sent(rec)
     client = client_for(mlflow_server.uri)
     run = client.get_run(rec.run_id)
     assert run.info.status == "FINISHED"
@@ -162,7 +168,7 @@ def test_default_store_is_local_sqlite(tmp_path: Path, monkeypatch: pytest.Monke
     with ExperimentRecorder(experiment_name="local", experiment_type="quant") as rec:
         rec.log_metrics({"comparison.speedup_ratio": 1.5})
     assert rec.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert rec.journal_path is None
+    assert_all_sent(rec)
     run = client_for(rec.tracking_uri).get_run(rec.run_id)
     assert (run.info.status, run.data.metrics) == ("FINISHED", {"comparison.speedup_ratio": 1.5})
 
@@ -205,14 +211,13 @@ def refused_server() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("unreachable", [refused_server, silent_server], ids=["nothing-listening", "never-answers"])
-def test_unreachable_server_bounded_then_synced(
+def test_unreachable_server_never_blocks_then_synced(
     unreachable: Any, mlflow_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logged = {step: {"det.mAP50": 0.1 * step, "det.ap.가방": math.nan, "sys.fps": math.inf} for step in range(3)}
     timings = []
     started = time.monotonic()
-    # cooldown 0: every call really tries the server, so each step measures one failing call
-    options = {"run_name": "offline", "experiment_name": "yololab-offline", "breaker_cooldown_s": 0.0}
+    options = {"run_name": "offline", "experiment_name": "yololab-offline", "flush_timeout_s": 1.0}
     with unreachable() as uri, recorder(uri, tmp_path / "journal", **options) as rec:
         for step, metrics in logged.items():
             t0 = time.monotonic()
@@ -221,15 +226,15 @@ def test_unreachable_server_bounded_then_synced(
         rec.log_text("kept", "notes/offline.txt")
     total = time.monotonic() - started
     with capsys.disabled():
-        print(f"\n[{unreachable.__name__}] log_metrics per step: {[round(t, 2) for t in timings]} s; run {total:.1f} s")
-    assert max(timings) < STEP_LIMIT_S
+        print(f"\n[{unreachable.__name__}] log_metrics per step: {[round(t, 3) for t in timings]} s; run {total:.1f} s")
+    assert max(timings) < 0.5  # the caller's thread only appends to the journal
     assert rec.run_id.startswith("local-")
-    assert rec.journal_path is not None
     ops = [r["op"] for r in read_journal(rec.journal_path)]
     assert ops == ["start_run", "log_metrics", "log_metrics", "log_metrics", "log_artifact", "end_run"]
+    assert not SyncState.load(rec.journal_path).done
 
     report = sync_journals([rec.journal_path], tracking_uri=mlflow_server.uri)
-    assert (report.sent, report.skipped, report.failed) == (6, 0, 0)
+    assert (report.sent, report.skipped, report.failed, report.bad) == (6, 0, 0, 0)
     run_id = report.journals[0].runs[rec.run_key]
     client = client_for(mlflow_server.uri)
     run = client.get_run(run_id)
@@ -243,13 +248,63 @@ def test_unreachable_server_bounded_then_synced(
     assert_logged_exactly_once(client, run_id, logged)
 
 
-def test_default_breaker_skips_server_after_failure(tmp_path: Path) -> None:
-    with refused_server() as uri, recorder(uri, tmp_path / "journal") as rec:
+def _training_loop(rec: ExperimentRecorder, work: Any, epochs: int = 20) -> tuple[list[float], list[float]]:
+    """A stand-in training loop: per epoch some CPU work, then what a training logs; (epoch s, recorder s) each."""
+    epoch_s, recorder_s = [], []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        work()
+        t1 = time.perf_counter()
+        rec.log_metrics({f"det.m{k}": epoch + k / 100 for k in range(16)}, step=epoch)
+        rec.set_tags({"yololab.last_epoch": str(epoch)})
+        if epoch % 5 == 0:
+            rec.log_text(f"checkpoint {epoch}", f"checkpoints/epoch_{epoch}.txt")
+        t2 = time.perf_counter()
+        epoch_s.append(t2 - t0)
+        recorder_s.append(t2 - t1)
+    return epoch_s, recorder_s
+
+
+def test_silent_server_stalls_the_training_loop_not_at_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """20 epochs against a server that accepts and never answers vs the same loop on a local store."""
+    import numpy as np
+
+    matrix = np.random.default_rng(0).random((192, 192))
+
+    def work() -> None:
+        for _ in range(160):  # about 0.1 s on the 2-core test machine
+            matrix @ matrix
+
+    work()  # warm up BLAS
+    measured = {}
+    for name in ("local", "silent"):
+        with contextlib.ExitStack() as stack:
+            uri = f"sqlite:///{tmp_path / 'local.db'}" if name == "local" else stack.enter_context(silent_server())
+            rec = stack.enter_context(recorder(uri, tmp_path / f"journal-{name}", flush_timeout_s=1.0))
+            measured[name] = _training_loop(rec, work)
+        if name == "local":
+            assert_all_sent(rec)
+        else:
+            assert len(read_journal(rec.journal_path)) == 1 + 20 * 2 + 4 + 1 and rec.run_id.startswith("local-")
+    (local_epochs, local_rec), (silent_epochs, silent_rec) = measured["local"], measured["silent"]
+    with capsys.disabled():
+        print(
+            f"\n[20 epochs] loop total: local store {sum(local_epochs):.2f} s, "
+            f"silent server {sum(silent_epochs):.2f} s; "
+            f"time inside recorder calls: local {sum(local_rec) * 1000:.0f} ms (max {max(local_rec) * 1000:.1f} ms), "
+            f"silent {sum(silent_rec) * 1000:.0f} ms (max {max(silent_rec) * 1000:.1f} ms)"
+        )
+    assert max(silent_rec) < 0.5 and sum(silent_rec) < 1.0  # appends and fsyncs only: no 4 s network wait
+    assert sum(silent_epochs) < sum(local_epochs) * 1.2 + 0.3  # the same loop, within noise
+
+
+def test_refused_server_costs_the_caller_nothing(tmp_path: Path) -> None:
+    with refused_server() as uri, recorder(uri, tmp_path / "journal", flush_timeout_s=0.5) as rec:
         t0 = time.monotonic()
         for step in range(50):
             rec.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
         elapsed = time.monotonic() - t0
-    assert elapsed < 1.0  # the breaker is open: straight to the journal
+    assert elapsed < 1.0  # 50 fsynced journal appends, no network on this thread
     assert len(read_journal(rec.journal_path)) == 52
 
 
@@ -296,7 +351,16 @@ class ToggleProxy:
         self._listener.close()
 
 
-def test_server_back_mid_run_replays_journal_first(mlflow_server: Any, tmp_path: Path) -> None:
+def wait_for(condition: Any, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_server_back_mid_run_sends_the_journal_in_order(mlflow_server: Any, tmp_path: Path) -> None:
     proxy = ToggleProxy(mlflow_server.port)
     logged = {step: {"loss": 1.0 / (step + 1), "det.ap.a/b": 0.5} for step in range(6)}
     try:
@@ -306,19 +370,18 @@ def test_server_back_mid_run_replays_journal_first(mlflow_server: Any, tmp_path:
                 rec.log_metrics(logged[step], step=step)
             assert rec.run_id.startswith("local-")
             proxy.up = True
-            time.sleep(0.4)
             for step in range(3, 6):
                 rec.log_metrics(logged[step], step=step)
-            assert not rec.run_id.startswith("local-")  # created by the in-process replay
+            assert wait_for(lambda: not rec.run_id.startswith("local-"))  # created by the sender once it answers
     finally:
         proxy.close()
     client = client_for(mlflow_server.uri)
     assert client.get_run(rec.run_id).info.status == "FINISHED"
     assert_logged_exactly_once(client, rec.run_id, logged)
-    assert rec.journal_path is not None
+    assert_all_sent(rec)
     report = sync_journals([rec.journal_path], tracking_uri=mlflow_server.uri)
     assert (report.sent, report.failed) == (0, 0)
-    assert report.skipped == len(read_journal(rec.journal_path)) == 4  # start_run + 3 steps
+    assert report.skipped == len(read_journal(rec.journal_path)) == 8  # start_run + 6 steps + end_run
 
 
 # ----------------------------------------------------------------------------------------------- kill the server
@@ -331,7 +394,8 @@ def test_server_killed_mid_run_then_sync(
     keys = detection().class_keys()
     logged: dict[int, dict[str, float]] = {}
     step_times = []
-    with recorder(server.uri, tmp_path / "journal", run_name="killed", experiment_name="yololab-kill") as rec:
+    options = {"run_name": "killed", "experiment_name": "yololab-kill", "flush_timeout_s": 2.0}
+    with recorder(server.uri, tmp_path / "journal", **options) as rec:
         run_id = rec.run_id
         rec.log_params({"epochs": 8})
         for epoch in range(8):
@@ -346,9 +410,10 @@ def test_server_killed_mid_run_then_sync(
     with capsys.disabled():
         print(f"\n[server killed at epoch 4] log_metrics per epoch: {[round(t, 3) for t in step_times]} s")
     assert max(step_times) < STEP_LIMIT_S
-    assert rec.run_id == run_id  # the run existed before the kill
+    assert rec.run_id == run_id and not run_id.startswith("local-")  # the run existed before the kill
     journal = rec.journal_path
-    assert journal is not None and [r["op"] for r in read_journal(journal)].count("log_metrics") == 4
+    assert [r["op"] for r in read_journal(journal)].count("log_metrics") == 8
+    assert len(SyncState.load(journal).done) < len(read_journal(journal))
 
     server.start()
     runner = CliRunner()

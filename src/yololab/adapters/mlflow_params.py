@@ -2,8 +2,9 @@
 
 The one place that decides which tracking URI is used (:func:`resolve_tracking_uri`: the config's, else
 ``MLFLOW_TRACKING_URI``, else MLflow's default ``sqlite:///mlflow.db``, a relative SQLite path made absolute), and
-the one place that decides what is a secret (:func:`is_secret_name`, :func:`redact_value`): the recorder, the
-journal and the params all go through these.
+the one place that decides what is a secret (:func:`is_secret_name`, :func:`redact_value`, :func:`redact_field`,
+:func:`split_credentials`): the recorder (params, tags, warnings, failure reasons), the journal (URIs without
+userinfo), ``yololab sync`` and the params all go through these.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from yololab.config import ExperimentConfig
@@ -29,8 +31,10 @@ __all__ = [
     "REDACTED",
     "config_to_params",
     "is_secret_name",
+    "redact_field",
     "redact_value",
     "resolve_tracking_uri",
+    "split_credentials",
 ]
 
 
@@ -104,6 +108,46 @@ def redact_value(value: str) -> str:
     return _QUERY_PARAM.sub(lambda m: m["head"] + REDACTED if is_secret_name(m["name"]) else m[0], value)
 
 
+def redact_field(name: str, value: Any) -> str:
+    """What to record for the field ``name`` holding ``value``: the one redaction rule of params *and* tags.
+
+    :data:`REDACTED` when any dotted segment of ``name`` is a secret name (:func:`is_secret_name`), else
+    :func:`redact_value` of the value as text.
+
+    Example:
+        >>> redact_field("tags.api_key", "SEKRET"), redact_field("note", "see http://u:pw@h"), redact_field("lr", 0.1)
+        ('***', 'see http://u:***@h', '0.1')
+    """
+    if any(is_secret_name(segment) for segment in str(name).split(".")):
+        return REDACTED
+    return redact_value(value if isinstance(value, str) else str(value))
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """Split ``scheme://user:password@host/...`` into the URI without its userinfo, the user and the password.
+
+    User and password come back percent-decoded (``p%40ss`` -> ``p@ss``), ``None`` when absent. URIs without a
+    network location (``sqlite:///...``, paths) come back unchanged. The recorder writes only the first part anywhere
+    (journal, warnings, params) and hands the credentials to MLflow through ``MLFLOW_TRACKING_USERNAME`` /
+    ``MLFLOW_TRACKING_PASSWORD`` of its own process.
+
+    Example:
+        >>> split_credentials("http://admin:p%40ss@mlflow:5000/path")
+        ('http://mlflow:5000/path', 'admin', 'p@ss')
+        >>> split_credentials("sqlite:////tmp/mlflow.db")
+        ('sqlite:////tmp/mlflow.db', None, None)
+    """
+    if "://" not in uri:
+        return uri, None, None
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(user) or None), (unquote(password) if colon else None)
+
+
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
     if isinstance(value, Mapping):
         for key, sub in value.items():
@@ -148,8 +192,5 @@ def config_to_params(config: ExperimentConfig, *, resolve_uri: bool = True) -> d
     for key, value in flat.items():
         if value is None or value == {}:
             continue
-        if any(is_secret_name(segment) for segment in key.split(".")):
-            params[key] = REDACTED
-        else:
-            params[key] = redact_value(_as_param(value))
+        params[key] = redact_field(key, _as_param(value))
     return params

@@ -1,4 +1,4 @@
-"""Reading logged runs back from MLflow (for ``yololab compare`` and the report)."""
+"""Reading logged runs back from MLflow (for ``yololab compare`` and the report); never creates a store."""
 
 from __future__ import annotations
 
@@ -35,11 +35,12 @@ JSON_ARTIFACTS = ("latency/samples_ms.json", "tables/mot_metrics.json", "class_k
 
 
 def _client(tracking_uri: str | None) -> Any:
-    from mlflow.tracking import MlflowClient
-
+    """A read-only client: a SQLite store that does not exist is an error, never created (``FileNotFoundError``)."""
     from yololab.adapters.mlflow_params import resolve_tracking_uri
+    from yololab.adapters.mlflow_recorder import bound_mlflow_http, open_client, use_credentials
 
-    return MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    bound_mlflow_http(request_timeout_s=10.0, max_retries=2)
+    return open_client(use_credentials(resolve_tracking_uri(tracking_uri)), create_store=False)
 
 
 def find_run_ids(*, experiment: str, tracking_uri: str | None = None, max_runs: int = 50) -> list[str]:

@@ -51,7 +51,14 @@ def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedDa
 
 
 def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> ExperimentRecorder:
-    """An :class:`ExperimentRecorder` for ``config``, with the resolved config logged as (redacted) params."""
+    """An :class:`ExperimentRecorder` for ``config``, with the resolved config logged as (redacted) params.
+
+    ``tracking.offline`` (when the config has it; else ``YOLOLAB_OFFLINE``, which ``--offline`` sets) records the
+    run in the journal only.
+
+    Raises:
+        TrackingAuthError: the tracking server refused the credentials or the permission (nothing has run yet).
+    """
     recorder = ExperimentRecorder(
         experiment_name=config.experiment,
         experiment_type=config.kind,
@@ -59,6 +66,7 @@ def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> Experim
         tracking_uri=config.tracking.uri,
         journal_dir=config.tracking.journal_dir,
         tags=dict(config.tags),
+        offline=getattr(config.tracking, "offline", False) or None,
     )
     recorder.log_params(config_to_params(config))
     return recorder

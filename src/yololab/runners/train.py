@@ -19,6 +19,7 @@ from typing import Any
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.system_collector import SystemMetricsCollector
 from yololab.config import TrainExperiment
+from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.runners._common import (
     EpochProgress,
@@ -128,13 +129,24 @@ class TrainingRunner:
         self.verbose = verbose
 
     def run(self) -> TrainingResult:
-        """Generate/locate the data, train, log every epoch and the final evaluation; return the outcome."""
+        """Check the inputs, generate/locate the data, train, log every epoch and the final evaluation.
+
+        The run is opened first, so that a tracking server refusing the credentials stops everything before any
+        work (:class:`~yololab.adapters.mlflow_recorder.TrackingAuthError`). Then the starting model and the dataset
+        are checked before Ultralytics sees them: a missing, empty or unloadable ``.pt``, a model file training
+        cannot start from, or a ``data.yaml`` whose folders are missing raises a ``ValueError`` naming the file and
+        what was expected (the run ends FAILED with the reason as the tag ``yololab.failure_reason``).
+        """
         from yololab.adapters.ultralytics_env import prepare_ultralytics_offline
 
         prepare_ultralytics_offline()
-        data = prepare_data(self.config, quiet=self.quiet)
         with open_recorder(self.config, run_name_default="train") as recorder:
-            return self._run_with(recorder, data)
+            check_start_model(self.config.model, imgsz=self.config.imgsz, device=self.config.device)
+            data = prepare_data(self.config, quiet=self.quiet)
+            read_data_yaml(data.data_yaml).images("train")  # the training split must exist and hold images
+            result = self._run_with(recorder, data)
+        result.run_id = recorder.run_id  # the server's id, once the sender has created the run
+        return result
 
     def _run_with(self, recorder: ExperimentRecorder, data: PreparedData) -> TrainingResult:
         from ultralytics import YOLO
@@ -144,20 +156,24 @@ class TrainingRunner:
         collector = SystemMetricsCollector(device=cfg.device, interval_s=0.5)
         logger = _EpochLogger(recorder, collector, EpochProgress(quiet=self.quiet))
         logger.attach(model)
-        save_dir = Path(cfg.output_dir).resolve() / "train"
+        save_dir, folder_lock = claim_output_dir(Path(cfg.output_dir).resolve(), "train", recorder.run_key)
+        recorder.set_tags({"yololab.output_dir": str(save_dir)})
         from yololab.adapters.ultralytics_env import ultralytics_log_level
 
-        collector.start()
         try:
-            with ultralytics_log_level(logging.WARNING if not self.verbose else logging.INFO):
-                model.train(**self._train_args(data, save_dir))
+            collector.start()
+            try:
+                with ultralytics_log_level(logging.WARNING if not self.verbose else logging.INFO):
+                    model.train(**self._train_args(data, save_dir))
+            finally:
+                collector.stop()
+                logger.progress.stop()
+                recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
+                self._log_artifacts(recorder, save_dir, logger)
+            best, last = _weights(save_dir)
+            final = self._log_final(recorder, logger, best, data) if best is not None and logger.history else None
         finally:
-            collector.stop()
-            logger.progress.stop()
-            recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
-            self._log_artifacts(recorder, save_dir, logger)
-        best, last = _weights(save_dir)
-        final = self._log_final(recorder, logger, best, data) if best is not None and logger.history else None
+            folder_lock.release()
         return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history)
 
     def _log_final(
@@ -225,6 +241,58 @@ class TrainingRunner:
             recorder.log_artifact(save_dir / "yololab_epochs.csv", "tables")
 
 
+def check_start_model(model: str, *, imgsz: int, device: str = "cpu") -> None:
+    """Refuse a starting model that training cannot use, before Ultralytics sees it (it would try a download).
+
+    A model YAML (``yolo11n.yaml``, or a path to one) is left to Ultralytics. Anything else must be a local ``.pt``
+    checkpoint that exists, is not empty, loads, and is a detection model that runs
+    (:func:`~yololab.adapters.ultralytics_model.inspect_model`).
+
+    Raises:
+        ModelCheckError: the message names the file and what was expected.
+    """
+    from yololab.adapters.ultralytics_model import ModelCheckError, inspect_model
+
+    path = Path(model).expanduser()
+    expected = "a model YAML such as yolo11n.yaml (trained from scratch) or a local .pt checkpoint to start from"
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        return
+    if not path.exists():
+        raise ModelCheckError(f"model: {model!r} does not exist (expected {expected}; yololab never downloads weights)")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ModelCheckError(f"model: {path.resolve()}: empty file (0 bytes); expected {expected}")
+    if path.suffix.lower() != ".pt":
+        raise ModelCheckError(f"model: {path.resolve()}: training cannot start from this file; expected {expected}")
+    inspect_model(path, imgsz=imgsz, device=device)
+
+
+def claim_output_dir(parent: Path, name: str, run_key: str) -> tuple[Path, Any]:
+    """The output folder of one run: ``parent/name`` unless a running experiment holds it, else ``name-<run_key>``.
+
+    Each folder holds a lock file (``.yololab-run.lock``) while a run writes into it, so two experiments started
+    together in one directory never share an Ultralytics output folder, while a rerun after the last one ended
+    reuses ``parent/name`` (the paths the example configs name, e.g. ``runs/yololab/train/weights/best.pt``).
+
+    Returns:
+        The folder and its held lock (``.release()`` it when the run is done; a crash releases it too).
+    """
+    from filelock import FileLock, Timeout
+
+    for candidate in (parent / name, parent / f"{name}-{run_key}"):
+        candidate.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(candidate / ".yololab-run.lock"), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            logging.getLogger(__name__).warning(
+                "output folder %s is in use by another running experiment; this run writes to %s",
+                candidate, parent / f"{name}-{run_key}",
+            )  # fmt: skip
+            continue
+        return candidate, lock
+    raise RuntimeError(f"{parent / name}-{run_key}: locked although the name is unique")  # pragma: no cover
+
+
 def _weights(save_dir: Path) -> tuple[Path | None, Path | None]:
     best, last = save_dir / "weights" / "best.pt", save_dir / "weights" / "last.pt"
     return (best if best.exists() else None), (last if last.exists() else None)
@@ -242,4 +310,4 @@ def _write_epoch_table(path: Path, history: list[TrainingMetricsSnapshot]) -> No
     path.write_text(rows_to_csv([{"epoch": s.epoch, **s.to_mlflow_dict()} for s in history]), encoding="utf-8")
 
 
-__all__ = ["TrainingResult", "TrainingRunner"]
+__all__ = ["TrainingResult", "TrainingRunner", "check_start_model", "claim_output_dir"]

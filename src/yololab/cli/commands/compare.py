@@ -35,8 +35,10 @@ def register(app: typer.Typer) -> None:
                 find_run_ids(experiment=experiment, tracking_uri=tracking_uri) if experiment else []
             )
             runs = load_runs(ids, tracking_uri=tracking_uri)
-        except Exception as err:  # unknown run id / experiment, unreachable server: say which
-            typer.secho(f"error: {err}", fg="red", err=True)
+        except Exception as err:  # unknown run id / experiment, no store, unreachable server: say which
+            from yololab.adapters.mlflow_params import redact_value
+
+            typer.secho(f"error: {redact_value(' '.join(str(err).split()))}", fg="red", err=True)
             raise typer.Exit(2) from err
         print_comparison(runs)
         if output is not None:

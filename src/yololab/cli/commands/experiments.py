@@ -186,6 +186,7 @@ def register(app: typer.Typer) -> None:
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
         set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
     ) -> None:
         """Measure the model in every deployment format side by side: one parent run, one child run per format."""
         from yololab.runners.bench import FormatSweepRunner, print_table
@@ -195,7 +196,8 @@ def register(app: typer.Typer) -> None:
                    "run_name": run_name}  # fmt: skip
         cfg = _load("bench", config, options, set_)
         try:
-            result = FormatSweepRunner(cfg).run()
+            with _offline(offline):
+                result = FormatSweepRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
         if not recommend:
