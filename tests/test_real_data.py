@@ -372,10 +372,8 @@ def test_broken_files_are_refused(space: dict[str, Any], tmp_path: Path, content
 
 
 def test_missing_weights_are_refused_before_any_download(space: dict[str, Any], tmp_path: Path) -> None:
-    outcome = _cli(
-        ["infer", "--model", str(tmp_path / "yolov8n.pt"), "--set", f"tracking.uri={space['common']['tracking.uri']}"]
-    )
-    assert outcome.exit_code == 2 and "does not exist" in outcome.output and "Traceback" not in outcome.output
+    outcome, runs = _cli_infer(space, "missing-weights", model=str(tmp_path / "yolov8n.pt"))
+    _assert_refused(outcome, runs, "does not exist")
 
 
 def _fall_checkpoint() -> Path:

@@ -1121,6 +1121,9 @@ class ExperimentRecorder:
         with self._temp_artifact(artifact_file) as (local, artifact_path):
             figure.savefig(local)
             self.log_artifact(local, artifact_path)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)  # logged: a figure left open would hold its memory for the rest of the process
 
     def end(self, status: RunStatus = "FINISHED") -> None:
         """End the run with ``status``, give the sender ``flush_timeout_s`` to finish, and say what is left.

@@ -20,6 +20,7 @@ OPTION_PATHS: dict[str, str] = {
     "experiment": "experiment",
     "run_name": "run_name",
     "tracking_uri": "tracking.uri",
+    "offline": "tracking.offline",
     "model": "model",
     "device": "device",
     "imgsz": "imgsz",

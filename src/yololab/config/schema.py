@@ -56,7 +56,12 @@ class TrackingConfig(_Section):
         None, description="MLflow tracking URI; None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db."
     )
     journal_dir: Path | None = Field(
-        None, description="Folder spooling MLflow calls that failed (replayable); None: <output_dir>/journal."
+        None,
+        description="Folder of the write-ahead journal (every call, replayable by `yololab sync`); None: "
+        "./.yololab/journal.",
+    )
+    offline: bool = Field(
+        False, description="Record in the journal only, send nothing; upload later with `yololab sync` (--offline)."
     )
 
 

@@ -53,8 +53,7 @@ def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedDa
 def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> ExperimentRecorder:
     """An :class:`ExperimentRecorder` for ``config``, with the resolved config logged as (redacted) params.
 
-    ``tracking.offline`` (when the config has it; else ``YOLOLAB_OFFLINE``, which ``--offline`` sets) records the
-    run in the journal only.
+    ``tracking.offline`` (``--offline``; or ``YOLOLAB_OFFLINE=1``) records the run in the journal only.
 
     Raises:
         TrackingAuthError: the tracking server refused the credentials or the permission (nothing has run yet).
@@ -66,7 +65,7 @@ def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> Experim
         tracking_uri=config.tracking.uri,
         journal_dir=config.tracking.journal_dir,
         tags=dict(config.tags),
-        offline=getattr(config.tracking, "offline", False) or None,
+        offline=config.tracking.offline or None,
     )
     recorder.log_params(config_to_params(config))
     return recorder
@@ -134,12 +133,13 @@ class MeasuringRunner:
             console.print(text)
 
     def _run(self, run_name_default: str) -> Any:
+        """Open the run first (a refused credential stops before any work), then resolve, prepare and measure."""
         from yololab.adapters.ultralytics_env import prepare_ultralytics_offline, ultralytics_log_level
 
         prepare_ultralytics_offline()
-        weights = resolve_weights(self.config.model)
-        data = prepare_data(self.config, quiet=self.quiet)
         with open_recorder(self.config, run_name_default=run_name_default) as recorder, ultralytics_log_level():
+            weights = resolve_weights(self.config.model)  # missing weights: a FAILED run with the reason
+            data = prepare_data(self.config, quiet=self.quiet)
             return self._run_with(recorder, weights, data)
 
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> Any:

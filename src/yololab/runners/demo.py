@@ -61,14 +61,14 @@ def run_demo(
     quiet: bool = False,
 ) -> DemoResult:
     """Run the three experiments; ``overrides[kind]`` adds dotted config overrides per experiment type."""
-    from yololab.adapters.mlflow_params import resolve_tracking_uri
+    from yololab.adapters.mlflow_params import redact_value, resolve_tracking_uri
     from yololab.runners.infer import InferenceBenchmarkRunner
     from yololab.runners.quant import QuantizationRunner
     from yololab.runners.train import TrainingRunner
 
     extra = overrides or {}
     workdir = workdir.resolve()
-    result = DemoResult(tracking_uri=resolve_tracking_uri(tracking_uri))
+    result = DemoResult(tracking_uri=redact_value(resolve_tracking_uri(tracking_uri)))  # printed: no secret
     say = (lambda _text: None) if quiet else console.rule
 
     say("[bold]1/3 train[/] (synthetic world, model from YAML, CPU)")
