@@ -412,3 +412,21 @@ def test_quant_refuses_an_opset_its_method_cannot_serve(space: dict[str, Any], t
     outcome, runs = _cli_infer(space, "quant-opset12", command="quant", model=str(onnx_file),
                                **{"quant.method": "onnx-int8-static", "quant.calibration_size": 4})  # fmt: skip
     _assert_refused(outcome, runs, "its opset is 12", "onnx-int8-dynamic and onnx-fp16 serve opset 12")
+
+
+def test_runs_follow_mlflow_ui_conventions(mot17_run: dict[str, Any], space: dict[str, Any]) -> None:
+    import yaml
+
+    client = space["client"]
+    run = client.get_run(mot17_run["result"].run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "opens in the training view"
+    note = run.data.tags["mlflow.note.content"]
+    assert "HOTA" in note and "mAP50" in note, note
+    config = yaml.safe_load(
+        Path(client.download_artifacts(run.info.run_id, "config.yaml", str(space["root"]))).read_text()
+    )
+    assert config["kind"] == "infer" and config["infer"]["tracking"]["classes"] == ["circle"]
+    train_runs = client.search_runs([run.info.experiment_id], "tags.mlflow.runName = 'mot17-train'")
+    assert run.data.tags["yololab.source_run_id"] == train_runs[0].info.run_id, "lineage: the run that made the weights"
+    assert "trained 15 epochs" in train_runs[0].data.tags["mlflow.note.content"]

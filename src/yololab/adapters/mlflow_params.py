@@ -33,6 +33,7 @@ __all__ = [
     "is_secret_name",
     "redact_field",
     "redact_value",
+    "redacted_config",
     "resolve_tracking_uri",
     "split_credentials",
 ]
@@ -194,3 +195,28 @@ def config_to_params(config: ExperimentConfig, *, resolve_uri: bool = True) -> d
             continue
         params[key] = redact_field(key, _as_param(value))
     return params
+
+
+def redacted_config(config: ExperimentConfig) -> dict[str, Any]:
+    """The resolved config as a nested mapping (as YAML would hold it), secrets redacted as in the params.
+
+    Example:
+        >>> from yololab.config import parse_config
+        >>> cfg = parse_config({"kind": "infer", "tracking": {"uri": "http://u:pw@h:5000"}, "tags": {"api_key": "x"}})
+        >>> out = redacted_config(cfg)
+        >>> out["tracking"]["uri"], out["tags"]["api_key"], out["infer"]["iterations"]
+        ('http://u:***@h:5000', '***', 100)
+    """
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, Mapping):
+            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if any(is_secret_name(segment) for segment in path.split(".")) and value is not None:
+            return REDACTED
+        if isinstance(value, str):
+            return redact_value(value)
+        if isinstance(value, list):
+            return [walk(v, path) for v in value]
+        return value
+
+    return walk(config.model_dump(mode="json"), "")

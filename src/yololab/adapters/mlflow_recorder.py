@@ -372,12 +372,21 @@ def open_client(tracking_uri: str, *, create_store: bool = True) -> Any:
 # ------------------------------------------------------------------------------------------ applying records
 
 
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""Set on every experiment yololab creates: MLflow's UI (3.17+) then opens it in the model-training view, not the
+GenAI one (traces, tokens)."""
+
+
 def _get_or_create_experiment(client: Any, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if "mlflow.experimentKind" not in (experiment.tags or {}):
+            with contextlib.suppress(Exception):  # a read-only user: the UI view is a nicety, not a measurement
+                for key, value in EXPERIMENT_TAGS.items():
+                    client.set_experiment_tag(experiment.experiment_id, key, value)
         return experiment.experiment_id
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, tags=EXPERIMENT_TAGS)
     except Exception as exc:  # created concurrently by another process
         experiment = client.get_experiment_by_name(name)
         if experiment is None:

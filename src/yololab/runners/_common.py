@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from yololab.adapters.mlflow_params import config_to_params
+from yololab.adapters.mlflow_params import config_to_params, redacted_config
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.classmap import check_detection_classes
 from yololab.config import ExperimentConfig, InferExperiment, QuantExperiment
@@ -68,7 +68,38 @@ def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> Experim
         offline=config.tracking.offline or None,
     )
     recorder.log_params(config_to_params(config))
+    recorder.log_dict(redacted_config(config), "config.yaml")  # the resolved config, rerunnable, secrets redacted
     return recorder
+
+
+LINEAGE_FILE = "yololab_run.json"
+"""Written beside the weights a training run produced: which run made them (read by infer, quant and bench)."""
+
+
+def write_lineage(weights_dir: Path, recorder: ExperimentRecorder) -> None:
+    """Leave the training run's identity beside its weights (``weights/yololab_run.json``)."""
+    import json
+
+    if weights_dir.is_dir():
+        record = {"run_id": recorder.run_id, "run_key": recorder.run_key, "experiment": recorder.experiment_name}
+        (weights_dir / LINEAGE_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def lineage_tags(weights: Path) -> dict[str, str]:
+    """``yololab.source_run_id`` / ``yololab.source_run_key``: the training run that made ``weights``, if known."""
+    import json
+
+    path = (weights if weights.is_dir() else weights.parent) / LINEAGE_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {f"yololab.source_{k}": str(record[k]) for k in ("run_id", "run_key") if record.get(k)}
+
+
+def describe_run(recorder: ExperimentRecorder, text: str) -> None:
+    """The run's description in MLflow's UI (``mlflow.note.content``): the headline numbers, in words."""
+    recorder.set_tags({"mlflow.note.content": text[:4000]})
 
 
 def check_model(
@@ -88,7 +119,7 @@ def check_model(
     from yololab.adapters.ultralytics_model import ModelCheckError, inspect_model
 
     model, info = inspect_model(weights, imgsz=config.imgsz, device=config.device)
-    recorder.set_tags(info.tags())
+    recorder.set_tags({**info.tags(), **lineage_tags(weights)})
     if info.names is None and info.num_classes not in (None, len(data.class_names)):
         raise ModelCheckError(
             f"{weights}: predicts {info.num_classes} classes and carries no class names, but the dataset "

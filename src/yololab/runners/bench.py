@@ -28,6 +28,7 @@ from yololab.runners._common import (
     PreparedData,
     check_model,
     console,
+    describe_run,
     model_stats_metrics,
     unavailable_tags,
 )
@@ -108,6 +109,12 @@ class FormatSweepRunner(MeasuringRunner):
             self._child_run(parent, outcome, benches.get(outcome.format), class_keys)
         result = BenchResult(parent.run_id, outcomes, _recommend(outcomes))
         self._log_parent(parent, result)
+        measured = [o.format for o in outcomes.values() if o.failure is None]
+        describe_run(
+            parent,
+            f"{weights.name}: {len(measured)} of {len(outcomes)} formats measured here "
+            f"({', '.join(measured)}); recommended: {result.recommended or 'none passed the gates'}",
+        )
         return result
 
     # -- the steps ----------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from yololab.runners._common import (
     PreparedData,
     check_model,
     console,
+    describe_run,
     model_stats_metrics,
     step_progress,
     unavailable_tags,
@@ -84,6 +85,7 @@ class InferenceBenchmarkRunner(MeasuringRunner):
             system = with_tracker_time(system, tracker_ms)
         result = InferenceMetricsResult(detection=detection, mot=mot, system=system)
         recorder.log_metrics(result.to_mlflow_dict(class_keys))
+        describe_run(recorder, _headline(weights, data, result))
         recorder.set_tags(self._tags(weights, bench.details, reasons))
         self._log_artifacts(recorder, result, bench.samples_ms, evaluation, class_keys)
         return InferenceResult(recorder.run_id, result, evaluation)
@@ -165,3 +167,15 @@ def _precision(weights: Path, half: bool) -> str:
     if half or "fp16" in name:
         return "fp16"
     return "fp32"
+
+
+def _headline(weights: Path, data: PreparedData, result: InferenceMetricsResult) -> str:
+    """The run description: what was measured on what, and the headline numbers."""
+    det, sys_, mot = result.detection, result.system, result.mot
+    parts = [f"mAP50 {det.mAP50:.3f}" if det.mAP50 is not None else "", f"mAP50-95 {det.mAP50_95:.3f}"
+             if det.mAP50_95 is not None else ""]  # fmt: skip
+    if sys_.fps is not None and sys_.inference_time_p95_ms is not None:
+        parts.append(f"{sys_.fps:.1f} FPS (p95 {sys_.inference_time_p95_ms:.1f} ms)")
+    if mot is not None and mot.hota is not None:
+        parts.append(f"HOTA {mot.hota:.3f}, MOTA {mot.mota:.3f}, IDF1 {mot.idf1:.3f}")
+    return f"{weights.name} on {data.data_yaml}: " + ", ".join(p for p in parts if p)

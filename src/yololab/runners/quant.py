@@ -21,6 +21,7 @@ from yololab.runners._common import (
     MeasuringRunner,
     PreparedData,
     check_model,
+    describe_run,
     model_stats_metrics,
     unavailable_tags,
 )
@@ -113,6 +114,14 @@ class QuantizationRunner(MeasuringRunner):
         )
         failed = check_gates(result, max_accuracy_drop=qcfg.gates.max_accuracy_drop, min_speedup=qcfg.gates.min_speedup)
         recorder.log_metrics(result.to_mlflow_dict(class_key_map(data.class_names)))
+        c = result.comparison
+        if c is not None:
+            describe_run(
+                recorder,
+                f"{weights.name} -> {qcfg.method}: mAP50 drop {c.accuracy_drop_mAP50}, speed-up "
+                f"{c.speedup_ratio}, compression {c.compression_ratio}; gates "
+                f"{'failed: ' + '; '.join(failed) if failed else 'passed'}",
+            )
         recorder.set_tags(self._tags(pair.method, pair.details, failed, reasons, bench["original"].details))
         self._log_artifacts(recorder, result, pair.quantized, {k: v.samples_ms["end_to_end"] for k, v in bench.items()})
         return QuantizationResult(recorder.run_id, result, pair.quantized, failed)

@@ -24,10 +24,12 @@ from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.runners._common import (
     EpochProgress,
     PreparedData,
+    describe_run,
     log_model_stats,
     open_recorder,
     prepare_data,
     unavailable_tags,
+    write_lineage,
 )
 from yololab.tables import rows_to_csv
 
@@ -171,7 +173,15 @@ class TrainingRunner:
                 recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
                 self._log_artifacts(recorder, save_dir, logger)
             best, last = _weights(save_dir)
+            write_lineage(save_dir / "weights", recorder)
             final = self._log_final(recorder, logger, best, data) if best is not None and logger.history else None
+            if final is not None:
+                det = final.detection
+                describe_run(
+                    recorder,
+                    f"{cfg.model} trained {len(logger.history)} epochs on {data.data_yaml}: "
+                    f"final mAP50 {det.mAP50:.3f}, mAP50-95 {det.mAP50_95:.3f} (best.pt, yololab's validator)",
+                )
         finally:
             folder_lock.release()
         return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history)

@@ -11,16 +11,37 @@ from typing import Any
 import typer
 
 CONFIG_HELP = "Experiment YAML (see configs/). Without it, the packaged default for this experiment type is used."
-SET_HELP = (
-    "Override any config field by its dotted path, e.g. --set train.lr0=0.02 "
-    "(repeatable; YAML-typed value; wins over the other options)."
-)
+SET_EXAMPLES = {
+    "train": "--set train.lr0=0.02",
+    "infer": "--set infer.tracking.benchmark=MOT17",
+    "quant": "--set quant.gates.max_accuracy_drop=0.01",
+    "bench": "--set bench.calibration_size=32",
+}
 
 
-def _load(kind: str, config: Path | None, options: dict[str, Any], sets: list[str] | None) -> Any:
+def _set_help(kind: str) -> str:
+    return (
+        f"Override any config field by its dotted path, e.g. {SET_EXAMPLES[kind]} "
+        "(repeatable; YAML-typed value; wins over the other options)."
+    )
+
+
+SET_HELP = {kind: _set_help(kind) for kind in SET_EXAMPLES}
+"""The ``--set`` help of each command, with an example of its own kind."""
+
+TRACKING_URI_HELP = "MLflow tracking URI (tracking.uri); default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db."
+OUTPUT_DIR_HELP = "Folder for weights, exports and tables (output_dir)."
+PRINT_CONFIG_HELP = "Print the resolved config (YAML, secrets redacted) and exit without running."
+DATA_HELP = "A YOLO data.yaml instead of the synthetic world (data.yaml)."
+
+
+def _load(
+    kind: str, config: Path | None, options: dict[str, Any], sets: list[str] | None, *, print_config: bool = False
+) -> Any:
     """The config of this command: the file (or packaged default) with its shortcut options and ``--set`` applied.
 
-    A bad ``--set``, an invalid field or a config of another kind exits 2 with the reason.
+    A bad ``--set``, an invalid field or a config of another kind exits 2 with the reason; ``print_config`` prints
+    the resolved config (secrets redacted) and exits 0.
     """
     from yololab.cli.options import overrides_from_cli
     from yololab.config import ConfigError, default_config_path, load_config
@@ -35,6 +56,13 @@ def _load(kind: str, config: Path | None, options: dict[str, Any], sets: list[st
             f"error: {config}: kind is {cfg.kind!r}, but this command runs {kind!r} experiments", fg="red", err=True
         )
         raise typer.Exit(2)
+    if print_config:
+        import yaml
+
+        from yololab.adapters.mlflow_params import redacted_config
+
+        typer.echo(yaml.safe_dump(redacted_config(cfg), sort_keys=False, allow_unicode=True), nl=False)
+        raise typer.Exit(0)
     return cfg
 
 
@@ -74,18 +102,26 @@ def register(app: typer.Typer) -> None:
         epochs: int | None = typer.Option(None, help="Training epochs (train.epochs)."),
         imgsz: int | None = typer.Option(None, help="Image size in pixels (imgsz)."),
         model: str | None = typer.Option(None, help="Model YAML (e.g. yolo11n.yaml) or local .pt to start from."),
+        data: Path | None = typer.Option(None, help=DATA_HELP),
         device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
-        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
+        output_dir: Path | None = typer.Option(None, help=OUTPUT_DIR_HELP),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP["train"]),
         offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
+        print_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
-        """Train a YOLO model; log det.* and sys.* every epoch (step = epoch) and the final evaluation."""
+        """Train a YOLO model; log det.* and sys.* every epoch (step = epoch) and the final evaluation.
+
+        Examples:  yololab train --epochs 5  |  yololab train my.yaml --data coco8/data.yaml --model yolo11n.yaml
+        """
         from yololab.runners.train import TrainingRunner
 
-        options = {"epochs": epochs, "imgsz": imgsz, "model": model, "device": device, "experiment": experiment,
-                   "run_name": run_name}  # fmt: skip
-        cfg = _load("train", config, options, set_)
+        options = {"epochs": epochs, "imgsz": imgsz, "model": model, "data": data, "device": device,
+                   "experiment": experiment, "run_name": run_name, "tracking_uri": tracking_uri,
+                   "output_dir": output_dir}  # fmt: skip
+        cfg = _load("train", config, options, set_, print_config=print_config)
         try:
             with _offline(offline):
                 result = TrainingRunner(cfg).run()
@@ -100,7 +136,7 @@ def register(app: typer.Typer) -> None:
     def infer(
         config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
         model: str | None = typer.Option(None, help="Trained weights: .pt, .onnx or an exported model folder."),
-        data: Path | None = typer.Option(None, help="A YOLO data.yaml instead of the synthetic world (data.yaml)."),
+        data: Path | None = typer.Option(None, help=DATA_HELP),
         mot_dir: Path | None = typer.Option(
             None, help="Sequences to track: MOTChallenge folders, frame folders or videos (data.mot_dir)."
         ),
@@ -112,16 +148,23 @@ def register(app: typer.Typer) -> None:
         device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
-        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
+        output_dir: Path | None = typer.Option(None, help=OUTPUT_DIR_HELP),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP["infer"]),
         offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
+        print_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
-        """Validate (det.*), benchmark (sys.*) and track + evaluate (mot.*) one model; log one run."""
+        """Validate (det.*), benchmark (sys.*) and track + evaluate (mot.*) one model; log one run.
+
+        Examples:  yololab infer --model runs/yololab/train/weights/best.pt  |  yololab infer --model best.onnx
+        --data people/data.yaml --mot-dir MOT17/train --set imgsz=640
+        """
         from yololab.runners.infer import InferenceBenchmarkRunner
 
         options = {"model": model, "data": data, "mot_dir": mot_dir, "allow_class_mismatch": allow_class_mismatch,
                    "iterations": iterations, "tracker": tracker, "device": device, "experiment": experiment,
-                   "run_name": run_name}  # fmt: skip
-        cfg = _load("infer", config, options, set_)
+                   "run_name": run_name, "tracking_uri": tracking_uri, "output_dir": output_dir}  # fmt: skip
+        cfg = _load("infer", config, options, set_, print_config=print_config)
         try:
             with _offline(offline):
                 result = InferenceBenchmarkRunner(cfg).run()
@@ -139,7 +182,7 @@ def register(app: typer.Typer) -> None:
     def quant(
         config: Path | None = typer.Argument(None, help=CONFIG_HELP, exists=True, dir_okay=False),
         model: str | None = typer.Option(None, help="Original weights: .pt or FP32 .onnx."),
-        data: Path | None = typer.Option(None, help="A YOLO data.yaml instead of the synthetic world (data.yaml)."),
+        data: Path | None = typer.Option(None, help=DATA_HELP),
         allow_class_mismatch: bool | None = typer.Option(
             None, "--allow-class-mismatch", help="Measure even when the model's classes are not the dataset's."
         ),
@@ -147,16 +190,23 @@ def register(app: typer.Typer) -> None:
         device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
-        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
+        output_dir: Path | None = typer.Option(None, help=OUTPUT_DIR_HELP),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP["quant"]),
         offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
+        print_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
-        """Compare an original model with its quantized version; exit 3 when a quality gate is missed."""
+        """Compare an original model with its quantized version; exit 3 when a quality gate is missed.
+
+        Examples:  yololab quant --method onnx-int8-static  |  yololab quant --model best.onnx --method onnx-fp16
+        """
         from yololab.adapters.quantization import QuantizationUnavailable
         from yololab.runners.quant import QuantizationRunner
 
         options = {"model": model, "data": data, "allow_class_mismatch": allow_class_mismatch, "method": method,
-                   "device": device, "experiment": experiment, "run_name": run_name}  # fmt: skip
-        cfg = _load("quant", config, options, set_)
+                   "device": device, "experiment": experiment, "run_name": run_name, "tracking_uri": tracking_uri,
+                   "output_dir": output_dir}  # fmt: skip
+        cfg = _load("quant", config, options, set_, print_config=print_config)
         try:
             with _offline(offline):
                 result = QuantizationRunner(cfg).run()
@@ -181,20 +231,26 @@ def register(app: typer.Typer) -> None:
         recommend: bool = typer.Option(
             False, "--recommend", help="Print only the recommended format (and exit 3 when none passes the gates)."
         ),
-        data: Path | None = typer.Option(None, help="A YOLO data.yaml instead of the synthetic world (data.yaml)."),
+        data: Path | None = typer.Option(None, help=DATA_HELP),
         device: str | None = typer.Option(None, help="cpu, 0, cuda:0 ..."),
         experiment: str | None = typer.Option(None, help="MLflow experiment name."),
         run_name: str | None = typer.Option(None, help="MLflow run name."),
-        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+        tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
+        output_dir: Path | None = typer.Option(None, help=OUTPUT_DIR_HELP),
+        set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP["bench"]),
         offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
+        print_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
-        """Measure the model in every deployment format side by side: one parent run, one child run per format."""
+        """Measure the model in every deployment format side by side: one parent run, one child run per format.
+
+        Examples:  yololab bench  |  yololab bench --formats torch,onnx,openvino,openvino-int8 --recommend
+        """
         from yololab.runners.bench import FormatSweepRunner, print_table
 
         listed = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
         options = {"model": model, "formats": listed, "data": data, "device": device, "experiment": experiment,
-                   "run_name": run_name}  # fmt: skip
-        cfg = _load("bench", config, options, set_)
+                   "run_name": run_name, "tracking_uri": tracking_uri, "output_dir": output_dir}  # fmt: skip
+        cfg = _load("bench", config, options, set_, print_config=print_config)
         try:
             with _offline(offline):
                 result = FormatSweepRunner(cfg).run()
