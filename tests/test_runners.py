@@ -318,3 +318,23 @@ def test_quant_cli_exits_3_and_tags_the_run_when_a_gate_is_missed(
     assert run.info.status == "FINISHED"
     assert run.data.tags["yololab.gates"] == "failed"
     assert "min_speedup 1000.0" in run.data.tags["yololab.gates.failed"]
+
+
+def test_compare_at_80_columns_prints_every_key_whole(
+    trained: Any, infer_pt: Any, quant_run: Any, workspace: dict[str, Any]
+) -> None:
+    from typer.testing import CliRunner
+
+    from yololab.cli import app
+
+    ids = [trained.run_id, infer_pt.run_id, quant_run.run_id]
+    result = CliRunner().invoke(
+        app, ["compare", *ids, "--tracking-uri", workspace["common"]["tracking.uri"]], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    labels = [line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│")]
+    labels = [label for label in labels if label]
+    assert len(labels) > 10 and "…" not in "".join(labels), labels
+    assert len(labels) == len(set(labels)), "no two rows print the same label"
+    assert "det.mAP50" in labels and "sys.model_size_mb" in labels, labels
+    assert not [k for k in labels if k.startswith("comparison.")], "measured by one run only: shown with --all"

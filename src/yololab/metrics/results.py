@@ -178,3 +178,30 @@ class QuantizationMetricsResult:
             quantized_system=SystemMetrics.from_mlflow_dict(values, "sys.quantized"),
             comparison=ComparisonMetrics.from_mlflow_dict(values, "comparison"),
         )
+
+
+_LOWER_IS_BETTER_FIELDS = frozenset({"fp", "fn", "ml", "frag", "id_switches"})
+_LOWER_IS_BETTER_PARTS = ("loss", "_ms", "time", "memory", "power", "temperature", "energy", "size", "params", "flops")
+_NEUTRAL_FIELDS = frozenset({"gt_tracks", "pred_tracks", "gt_dets", "pred_dets", "tp", "idtp", "idfp", "idfn"})
+
+
+def higher_is_better(key: str) -> bool | None:
+    """Whether a larger value of a logged key is an improvement; None when neither direction is better.
+
+    ``comparison.*`` follows :attr:`ComparisonMetrics.HIGHER_IS_BETTER`; accuracies, FPS and throughput are better
+    higher; losses, latencies, error counts, memory, power, temperature, energy and model size lower; counts of the
+    data itself (ground-truth tracks) and utilisation are neutral.
+
+    Example:
+        >>> [higher_is_better(k) for k in ("det.mAP50", "sys.inference_time_p95_ms", "mot.id_switches")]
+        [True, False, False]
+        >>> higher_is_better("mot.gt_tracks") is None and higher_is_better("comparison.speedup_ratio")
+        True
+    """
+    family, _, name = key.partition(".")
+    field = name.rsplit(".", 1)[-1]
+    if family == "comparison":
+        return ComparisonMetrics.HIGHER_IS_BETTER.get(field)
+    if field in _NEUTRAL_FIELDS or field.endswith("utilization_pct"):
+        return None
+    return not (field in _LOWER_IS_BETTER_FIELDS or any(part in field for part in _LOWER_IS_BETTER_PARTS))

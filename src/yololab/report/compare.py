@@ -8,18 +8,26 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from yololab.adapters.mlflow_reader import RunData
+from yololab.metrics.results import higher_is_better
 from yololab.report import plots
 
 SECTIONS = ("summary", "training", "latency", "per-class-ap", "quantization", "mot")
 FAMILIES = ("det.", "mot.", "sys.", "comparison.")
 
 
-def comparable_keys(runs: Sequence[RunData], *, include_per_item: bool = False) -> list[str]:
-    """Union of the runs' metric keys in the yololab families, sorted by family then name.
+def comparable_keys(runs: Sequence[RunData], *, include_per_item: bool = False, shared_only: bool = False) -> list[str]:
+    """The runs' metric keys in the yololab families, sorted by family then name.
 
-    Per-class (``det.ap.*``) and per-sequence (``mot.seq.*``) keys are left out unless asked for.
+    Per-class (``det.ap.*``) and per-sequence (``mot.seq.*``) keys are left out unless asked for. With
+    ``shared_only``, a key is kept only when at least two of the runs measured it (every key for a single run): runs of
+    different kinds then show what they can be compared on, not rows of dashes.
     """
-    keys = {k for r in runs for k in r.metrics if k.startswith(FAMILIES)}
+    counts: dict[str, int] = {}
+    for r in runs:
+        for k in r.metrics:
+            if k.startswith(FAMILIES):
+                counts[k] = counts.get(k, 0) + 1
+    keys = {k for k, n in counts.items() if not shared_only or n >= min(2, len(runs))}
     if not include_per_item:
         keys = {k for k in keys if ".ap." not in k and ".ap50." not in k and ".seq." not in k}
     return sorted(keys, key=lambda k: (next(i for i, f in enumerate(FAMILIES) if k.startswith(f)), k))
@@ -44,28 +52,62 @@ def format_value(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def relative_difference(values: Sequence[float | None]) -> float | None:
+    """(last - first) / |first|, as a fraction, when both were measured and first is not 0."""
+    delta = difference(values)
+    return None if delta is None or not values[0] else delta / abs(values[0])  # type: ignore[arg-type]
+
+
+def verdict(key: str, delta: float | None) -> str | None:
+    """``"better"``/``"worse"`` for a last - first difference of ``key`` (:func:`higher_is_better`), else None."""
+    direction = higher_is_better(key)
+    if delta is None or delta == 0 or direction is None:
+        return None
+    return "better" if (delta > 0) == direction else "worse"
+
+
 def comparison_rows(runs: Sequence[RunData], keys: Sequence[str]) -> list[list[str]]:
-    """Rows ``[key, value per run..., difference last - first]`` (``—`` = not measured in that run)."""
+    """Rows ``[key, value per run..., Δ last - first, Δ%]`` (``—`` = not measured in that run)."""
     rows = []
     for key in keys:
         values = [r.metrics.get(key) for r in runs]
-        rows.append([key, *(format_value(v) for v in values), format_value(difference(values))])
+        rel = relative_difference(values)
+        rows.append([key, *(format_value(v) for v in values), format_value(difference(values)),
+                     "—" if rel is None else f"{100 * rel:+.1f}%"])  # fmt: skip
     return rows
 
 
-def print_comparison(runs: Sequence[RunData]) -> None:
-    """A rich table of every comparable key."""
+def print_comparison(runs: Sequence[RunData], *, all_keys: bool = False) -> None:
+    """A rich table of the comparable keys, grouped by family, Δ coloured better (green) / worse (red).
+
+    Keys are never cut: the key column is as wide as the longest key, at any terminal width.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    keys = comparable_keys(runs, shared_only=not all_keys)
     table = Table(title="yololab compare", show_lines=False)
-    table.add_column("key", style="bold")
+    table.add_column("key", style="bold", no_wrap=True, min_width=max((len(k) for k in keys), default=3))
     for run in runs:
         table.add_column(f"{run.name}\n{run.experiment_type} {run.run_id[:8]}", justify="right")
     table.add_column("Δ last-first", justify="right")
-    for row in comparison_rows(runs, comparable_keys(runs)):
+    table.add_column("Δ%", justify="right")
+    family = None
+    for key, row in zip(keys, comparison_rows(runs, keys), strict=True):
+        if family is not None and not key.startswith(family):
+            table.add_section()
+        family = key.split(".", 1)[0] + "."
+        colour = {"better": "green", "worse": "red"}.get(
+            verdict(key, difference([r.metrics.get(key) for r in runs])) or ""
+        )
+        if colour:
+            row = [*row[:-2], f"[{colour}]{row[-2]}[/]", f"[{colour}]{row[-1]}[/]"]
         table.add_row(*row)
     Console().print(table)
+    if not all_keys:
+        hidden = len(comparable_keys(runs)) - len(keys)
+        if hidden:
+            Console(stderr=True).print(f"{hidden} keys measured by one run only are not shown (--all shows them)")
 
 
 def _img(uri: str, alt: str) -> str:
@@ -164,13 +206,18 @@ img{max-width:100%;display:block;margin:.5rem 0}section{margin-top:2rem}.none{co
 def render_html(runs: Sequence[RunData]) -> str:
     """A self-contained HTML page (CSS inline, images embedded as data URIs) comparing ``runs``."""
     keys = comparable_keys(runs)
-    header = ["key", *(r.label for r in runs), "Δ last-first"]
+    header = ["key", *(r.label for r in runs), "Δ last-first", "Δ%"]
     summary = _table(
-        ["run", "type", "status", "run id"], [[r.name, r.experiment_type, r.status, r.run_id] for r in runs]
+        ["run", "type", "status", "run id", "description"],
+        [[r.name, r.experiment_type, r.status, r.run_id, r.tags.get("mlflow.note.content", "")] for r in runs],
     )
-    summary += _table(header, comparison_rows(runs, keys))
+    summary += (
+        f"<details><summary>All {len(keys)} metric keys side by side</summary>"
+        + _table(header, comparison_rows(runs, keys))
+        + "</details>"
+    )
     sections = [
-        _section("summary", "Runs and metrics side by side", summary),
+        _section("summary", "Runs: what was measured, and the headline numbers", summary),
         _section("training", "Training: mAP and losses per epoch", _training(runs)),
         _section("latency", "Latency per image (histogram and CDF)", _latency(runs)),
         _section("per-class-ap", "Per-class AP50-95", _per_class(runs)),

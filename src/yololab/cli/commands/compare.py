@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
         tracking_uri: str | None = typer.Option(
             None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."
         ),
+        all_keys: bool = typer.Option(False, "--all", help="Also show keys that only one of the runs measured."),
     ) -> None:
         """Show runs side by side on the same metric keys, with last - first differences.
 
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
             typer.secho(f"error: {redact_value(' '.join(str(err).split()))}", fg="red", err=True)
             raise typer.Exit(2) from err
-        print_comparison(runs)
+        print_comparison(runs, all_keys=all_keys)
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(render_html(runs), encoding="utf-8")
