@@ -272,6 +272,12 @@ def test_demo_chain_logs_three_runs(workspace: dict[str, Any], mlflow_server: An
     types = {client.get_run(run_id).data.tags["yololab.experiment_type"] for run_id in result.run_ids.values()}
     assert types == {"train", "infer", "quant"}
     assert all(client.get_run(run_id).info.status == "FINISHED" for run_id in result.run_ids.values())
+    parents = {client.get_run(run_id).data.tags["mlflow.parentRunId"] for run_id in result.run_ids.values()}
+    assert parents == {result.parent_run_id}, "the three runs are nested under the demo's run"
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlflow.note.content"].startswith("yololab demo:")
+    infer_tags = client.get_run(result.run_ids["infer"]).data.tags
+    assert infer_tags["yololab.source_run_id"] == result.run_ids["train"], "lineage: infer measured train's weights"
 
 
 def test_compare_cli_prints_the_runs_side_by_side_and_writes_the_report(

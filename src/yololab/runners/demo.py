@@ -29,9 +29,12 @@ class DemoResult:
     headline: dict[str, dict[str, float | None]] = field(default_factory=dict)
     tracking_uri: str = ""
     gates_passed: bool = True
+    parent_run_id: str = ""
 
 
-def _config(kind: str, workdir: Path, experiment: str, tracking_uri: str | None, extra: dict[str, Any]) -> Any:
+def _config(
+    kind: str, workdir: Path, experiment: str, tracking_uri: str | None, extra: dict[str, Any], parent_run_id: str
+) -> Any:
     overrides: dict[str, Any] = {
         "experiment": experiment,
         "output_dir": str(workdir / "runs"),
@@ -40,7 +43,9 @@ def _config(kind: str, workdir: Path, experiment: str, tracking_uri: str | None,
     }
     if tracking_uri is not None:
         overrides["tracking.uri"] = tracking_uri
-    return load_config(default_config_path(kind), overrides)
+    config = load_config(default_config_path(kind), overrides)
+    config.tags = {**config.tags, "mlflow.parentRunId": parent_run_id}  # nested under the demo's run in the UI
+    return config
 
 
 def _timed(result: DemoResult, kind: str, run: Callable[[], Any]) -> Any:
@@ -60,21 +65,46 @@ def run_demo(
     overrides: dict[str, dict[str, Any]] | None = None,
     quiet: bool = False,
 ) -> DemoResult:
-    """Run the three experiments; ``overrides[kind]`` adds dotted config overrides per experiment type."""
+    """Run the three experiments as children of one demo run; ``overrides[kind]`` adds dotted overrides per kind."""
     from yololab.adapters.mlflow_params import redact_value, resolve_tracking_uri
-    from yololab.runners.infer import InferenceBenchmarkRunner
-    from yololab.runners.quant import QuantizationRunner
-    from yololab.runners.train import TrainingRunner
+    from yololab.adapters.mlflow_recorder import ExperimentRecorder
 
     extra = overrides or {}
     workdir = workdir.resolve()
     result = DemoResult(tracking_uri=redact_value(resolve_tracking_uri(tracking_uri)))  # printed: no secret
+    with ExperimentRecorder(
+        experiment_name=experiment, experiment_type="demo", run_name="demo", tracking_uri=tracking_uri
+    ) as parent:
+        result.parent_run_id = parent.run_id
+        _run_chain(result, workdir, experiment, tracking_uri, extra, parent.run_id, quiet=quiet)
+        parent.set_tags({"mlflow.note.content": _description(result)})
+    if not quiet:
+        print_summary(result, experiment)
+    return result
+
+
+def _description(result: DemoResult) -> str:
+    return "yololab demo: " + "; ".join(
+        f"{kind} " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if v is not None)
+        for kind, values in result.headline.items()
+    )
+
+
+def _run_chain(
+    result: DemoResult, workdir: Path, experiment: str, tracking_uri: str | None, extra: dict[str, Any],
+    parent_run_id: str, *, quiet: bool,
+) -> None:  # fmt: skip
+    """Train -> infer + track -> quant, each a child run of ``parent_run_id``."""
+    from yololab.runners.infer import InferenceBenchmarkRunner
+    from yololab.runners.quant import QuantizationRunner
+    from yololab.runners.train import TrainingRunner
+
     say = (lambda _text: None) if quiet else console.rule
 
     say("[bold]1/3 train[/] (synthetic world, model from YAML, CPU)")
     start = time.perf_counter()
     trained = TrainingRunner(
-        _config("train", workdir, experiment, tracking_uri, extra.get("train", {})), quiet=quiet
+        _config("train", workdir, experiment, tracking_uri, extra.get("train", {}), parent_run_id), quiet=quiet
     ).run()
     result.seconds["train"] = time.perf_counter() - start
     result.run_ids["train"] = trained.run_id
@@ -85,7 +115,9 @@ def run_demo(
     weights = {"model": str(trained.best_weights)}
 
     say("[bold]2/3 infer[/] (validation, benchmark loop, ByteTrack over the MOT sequences)")
-    infer_cfg = _config("infer", workdir, experiment, tracking_uri, {**weights, **extra.get("infer", {})})
+    infer_cfg = _config(
+        "infer", workdir, experiment, tracking_uri, {**weights, **extra.get("infer", {})}, parent_run_id
+    )
     inferred = _timed(result, "infer", InferenceBenchmarkRunner(infer_cfg, quiet=quiet).run)
     m = inferred.metrics
     result.headline["infer"] = {
@@ -94,7 +126,9 @@ def run_demo(
     }  # fmt: skip
 
     say("[bold]3/3 quant[/] (ONNX FP32 vs ONNX INT8 static, onnxruntime CPU)")
-    quant_cfg = _config("quant", workdir, experiment, tracking_uri, {**weights, **extra.get("quant", {})})
+    quant_cfg = _config(
+        "quant", workdir, experiment, tracking_uri, {**weights, **extra.get("quant", {})}, parent_run_id
+    )
     quantized = _timed(result, "quant", QuantizationRunner(quant_cfg, quiet=quiet).run)
     result.gates_passed = quantized.gates_passed
     c = quantized.metrics.comparison
@@ -102,9 +136,6 @@ def run_demo(
         "drop_mAP50": c.accuracy_drop_mAP50 if c else None, "speedup": c.speedup_ratio if c else None,
         "compression": c.compression_ratio if c else None,
     }  # fmt: skip
-    if not quiet:
-        print_summary(result, experiment)
-    return result
 
 
 def print_summary(result: DemoResult, experiment: str) -> None:
