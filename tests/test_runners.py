@@ -344,3 +344,49 @@ def test_compare_at_80_columns_prints_every_key_whole(
     assert len(labels) == len(set(labels)), "no two rows print the same label"
     assert "det.mAP50" in labels and "sys.model_size_mb" in labels, labels
     assert not [k for k in labels if k.startswith("comparison.")], "measured by one run only: shown with --all"
+
+
+def _chromium() -> str:
+    """Debian's chromium (``.ci/run`` installs it); outside CI a missing browser skips, in CI it fails."""
+    import os
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def test_html_report_renders_in_a_real_browser(
+    trained: Any, infer_pt: Any, quant_run: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    pytest.importorskip("playwright", reason="playwright is in the dev extra")
+    from playwright.sync_api import sync_playwright
+
+    from yololab.adapters.mlflow_reader import load_runs
+    from yololab.report.compare import SECTIONS, render_html
+
+    runs = load_runs(
+        [trained.run_id, infer_pt.run_id, quant_run.run_id], tracking_uri=workspace["common"]["tracking.uri"]
+    )
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_html(runs), encoding="utf-8")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(page_file.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+        sections = page.evaluate("Array.from(document.querySelectorAll('section')).map(s => s.id)")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert len(images) >= 5, images
+    assert all(complete and width > 0 for _, complete, width in images), f"images that did not decode: {images}"
+    assert sections == list(SECTIONS)
+    assert not errors, errors
+    assert (tmp_path / "report.png").stat().st_size > 10_000
