@@ -255,3 +255,16 @@ def test_example_configs_load_and_ship_as_package_data(kind: str) -> None:
     assert packaged.is_file() and filecmp.cmp(path, packaged, shallow=False)
     with pytest.raises(ValueError):
         default_config_path("deploy")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["train", "infer", "quant", "bench"])
+def test_config_show_prints_a_config_that_loads_back_equal(kind: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from yololab.cli import app
+
+    result = CliRunner().invoke(app, ["config", "show", kind, "--set", "imgsz=320"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"kind: {kind}\n")
+    shown = _write(tmp_path, result.output)
+    assert load_config(shown) == load_config(default_config_path(kind), {"imgsz": 320})

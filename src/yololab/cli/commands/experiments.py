@@ -61,7 +61,8 @@ def _load(
 
         from yololab.adapters.mlflow_params import redacted_config
 
-        typer.echo(yaml.safe_dump(redacted_config(cfg), sort_keys=False, allow_unicode=True), nl=False)
+        data = redacted_config(cfg)
+        typer.echo(yaml.safe_dump({"kind": data.pop("kind"), **data}, sort_keys=False, allow_unicode=True), nl=False)
         raise typer.Exit(0)
     return cfg
 
