@@ -100,3 +100,13 @@ def test_each_format_exported_once(sweep: dict[str, Any]) -> None:
     fp32 = folder / "best_fp32.onnx"
     later = [o.artifact for n, o in sweep["result"].formats.items() if n in ("openvino", "openvino-int8")]
     assert all(Path(p).stat().st_mtime >= fp32.stat().st_mtime for p in later), "the FP32 ONNX was not re-exported"
+
+
+def test_compare_report_shows_the_sweep(sweep: dict[str, Any], mlflow_server: Any) -> None:
+    from yololab.adapters.mlflow_reader import load_runs
+    from yololab.report.compare import render_html
+
+    page = render_html(load_runs([sweep["result"].run_id], tracking_uri=mlflow_server.uri))
+    start = page.index('<section id="formats">')
+    body = page[start : page.index("</section>", start)]
+    assert "<img" in body and "openvino-int8" in body and f"recommended: {sweep['result'].recommended}" in body

@@ -31,7 +31,7 @@ class RunData:
 
 PER_EPOCH_KEYS = ("det.mAP50", "det.mAP50_95", "det.precision", "det.recall", "det.box_loss", "det.cls_loss",
                   "det.dfl_loss", "det.val_box_loss", "det.val_cls_loss", "det.val_dfl_loss")  # fmt: skip
-JSON_ARTIFACTS = ("latency/samples_ms.json", "tables/mot_metrics.json", "class_keys.json")
+JSON_ARTIFACTS = ("latency/samples_ms.json", "tables/mot_metrics.json", "class_keys.json", "tables/formats.json")
 
 
 def _client(tracking_uri: str | None) -> Any:

@@ -178,6 +178,23 @@ def _quantization(runs: Sequence[RunData]) -> str:
     return "".join(parts)
 
 
+def _formats(runs: Sequence[RunData]) -> str:
+    """Format sweeps (``yololab bench`` parent runs): the latency-vs-accuracy plot and the table of each."""
+    parts = []
+    for r in runs:
+        rows = r.artifacts.get("tables/formats.json")
+        if not isinstance(rows, list) or not rows:
+            continue
+        fields = ("format", "precision", "model_size_mb", "mAP50", "mAP50_95", "accuracy_drop_mAP50",
+                  "inference_time_ms", "inference_time_p95_ms", "fps", "speedup_ratio", "status")  # fmt: skip
+        table = [[v if isinstance(v := row.get(f), str) else format_value(v) for f in fields] for row in rows]
+        fig = plots.plot_formats(rows, title=f"{r.label}: formats")
+        recommended = html.escape(r.tags.get("yololab.bench.recommended", ""))
+        heading = f"<h3>{html.escape(r.label)} — recommended: {recommended}</h3>"
+        parts.append(heading + _img(plots.figure_to_data_uri(fig), f"formats {r.label}") + _table(list(fields), table))
+    return "".join(parts)
+
+
 def _mot(runs: Sequence[RunData]) -> str:
     parts = []
     for r in runs:
@@ -224,7 +241,12 @@ def render_html(runs: Sequence[RunData]) -> str:
         _section("quantization", "Quantization: original vs quantized", _quantization(runs)),
         _section("mot", "Tracking: MOT metrics per sequence", _mot(runs)),
     ]
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    anchors = list(SECTIONS)
+    formats = _formats(runs)
+    if formats:  # only when a format sweep is among the runs
+        sections.append(_section("formats", "Deployment formats on this machine", formats))
+        anchors.append("formats")
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in anchors)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>yololab report</title><style>{CSS}</style>"
             f"</head><body><h1>yololab report</h1><p>{len(runs)} run(s), generated {when}</p><nav>{nav}</nav>"

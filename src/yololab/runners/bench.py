@@ -225,6 +225,7 @@ class FormatSweepRunner(MeasuringRunner):
 
         rows = result.table()
         parent.log_text(rows_to_csv(rows), "tables/formats.csv")
+        parent.log_dict(rows, "tables/formats.json")  # read by `yololab compare` for its report
         parent.log_figure(plot_formats(rows), "plots/formats.png")
         failed = [o.format for o in result.formats.values() if o.failure is not None]
         parent.set_tags({
