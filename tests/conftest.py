@@ -20,23 +20,36 @@ Servers are started in their own process group, so stopping one ends its uvicorn
 auth (``--app-name basic-auth``): admin ``AUTH_ADMIN`` / ``AUTH_ADMIN_PASSWORD``, default permission READ. Its
 ``.admin_call(method, path, body)`` calls the auth REST API as the admin (e.g. to create users) and
 ``.uri_with(user, password)`` builds a tracking URI with credentials.
+
+``postgres_server`` (session scope) is a real PostgreSQL server (Debian's ``postgresql`` binaries, found with
+``pg_config --bindir`` or under ``/usr/lib/postgresql/<version>/bin``; ``.ci/run`` installs them) on 127.0.0.1 with
+password (SCRAM) authentication, its cluster in a fresh temporary folder (~1 s to ``initdb`` and start here). As root,
+the server runs as the ``postgres`` system user (PostgreSQL refuses root). ``team_server`` (session scope) is the
+team setup the README describes: ``mlflow server`` on that PostgreSQL (``--backend-store-uri postgresql://...``),
+proxied artifacts (``--artifacts-destination``) and basic auth whose user database is PostgreSQL too; the user
+``TEAM_USER`` can log in. Without PostgreSQL or ``psycopg`` (3) these fixtures fail in CI (``CI=true``) and skip, saying
+why, elsewhere.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +80,10 @@ class MlflowServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     basic_auth: bool = False
+    backend_store_uri: str | None = None
+    """``None``: SQLite in ``root``; else e.g. ``postgresql://user:password@127.0.0.1:port/mlflow``."""
+    auth_database_uri: str | None = None
+    """The basic-auth user database; ``None``: SQLite in ``root``."""
 
     @property
     def uri(self) -> str:
@@ -83,7 +100,7 @@ class MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         cmd = [
             sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
+            "--backend-store-uri", self.backend_store_uri or f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
             "--artifacts-destination", str((self.root / "artifacts").resolve()),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
@@ -92,9 +109,10 @@ class MlflowServer:
             env.pop(name, None)
         if self.basic_auth:
             ini = self.root / "basic_auth.ini"
+            auth_db = self.auth_database_uri or f"sqlite:///{(self.root / 'basic_auth.db').resolve()}"
             ini.write_text(
                 "[mlflow]\ndefault_permission = READ\n"
-                f"database_uri = sqlite:///{(self.root / 'basic_auth.db').resolve()}\n"
+                f"database_uri = {auth_db}\n"
                 f"admin_username = {AUTH_ADMIN}\n"
                 "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
             )
@@ -174,6 +192,132 @@ def mlflow_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mlf
     """One real ``mlflow server --app-name basic-auth`` for the session (admin: ``AUTH_ADMIN``); stopped at the end."""
     server = start_mlflow_server(tmp_path_factory.mktemp("mlflow-auth-server"), basic_auth=True)
     try:
+        yield server
+    finally:
+        server.stop()
+
+
+TEAM_USER = "alice"
+TEAM_PASSWORD = "alice-Team-Pass-42"
+"""A user of the team server (not an admin; MLflow makes each user MANAGE the experiments they create)."""
+PG_USER = "yololab"
+PG_PASSWORD = "yololab-Pg-Pass-42"
+
+
+def _postgres_bindir() -> Path | None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10, check=False)
+        bindir = Path(out.stdout.strip())
+        if out.returncode == 0 and (bindir / "initdb").exists() and (bindir / "postgres").exists():
+            return bindir
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+def _missing(why: str) -> None:
+    """Fail in CI (the team-server tests must run there), skip with the reason elsewhere."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"team server unavailable in CI: {why} (.ci/run installs postgresql; the dev extra psycopg)")
+    pytest.skip(f"team server unavailable: {why} (apt-get install postgresql; pip install -e '.[dev]')")
+
+
+@dataclass
+class PostgresServer:
+    """A real PostgreSQL server on 127.0.0.1 with password authentication; its cluster lives in ``root``.
+
+    Attributes:
+        root: folder of the cluster (``data/``), its log and its Unix socket.
+        bindir: the PostgreSQL binaries used.
+        port: the TCP port.
+    """
+
+    root: Path
+    bindir: Path
+    port: int = field(default_factory=free_port)
+
+    def _as_owner(self, *cmd: str) -> list[str]:
+        """Run as ``postgres`` when we are root (PostgreSQL refuses to run as root)."""
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
+
+    def start(self) -> PostgresServer:
+        """``initdb`` (SCRAM passwords) and ``pg_ctl start -w`` (waits until it accepts connections)."""
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(PG_PASSWORD + "\n")
+        data, log = self.root / "data", self.root / "postgres.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(pwfile, "postgres")
+        run = functools.partial(subprocess.run, check=True, capture_output=True, text=True, timeout=120)
+        run(self._as_owner(str(self.bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--pwfile", str(pwfile),
+                           "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"))  # fmt: skip
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        run(self._as_owner(str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+                           "-o", options, "start"))  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``."""
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run(self._as_owner(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
+                                          "-w", "stop"), capture_output=True, timeout=60, check=False)  # fmt: skip
+
+    def uri(self, database: str) -> str:
+        """A SQLAlchemy URI for ``database`` (``postgresql://yololab:<password>@127.0.0.1:<port>/<database>``)."""
+        return f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def connect(self, database: str = "postgres") -> Any:
+        """A psycopg (3) connection in autocommit mode."""
+        import psycopg
+
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=PG_USER, password=PG_PASSWORD,
+                               dbname=database, autocommit=True)  # fmt: skip
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database; returns its URI."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return self.uri(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (fails in CI, skips elsewhere, when it cannot be had)."""
+    try:
+        import psycopg  # noqa: F401  (SQLAlchemy 2.1's driver for postgresql:// URIs, in MLflow's server)
+    except ImportError:
+        _missing("the Python package psycopg (psycopg[binary]) is not installed")
+    bindir = _postgres_bindir()
+    if bindir is None:
+        _missing("no PostgreSQL server binaries (initdb, postgres) found")
+    root = Path(tempfile.mkdtemp(prefix="yololab-pg-"))  # /tmp itself: the postgres user must reach it
+    server = PostgresServer(root=root, bindir=bindir)  # type: ignore[arg-type]
+    try:
+        server.start()
+    except subprocess.CalledProcessError as err:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"PostgreSQL did not start: {err.stderr or err.stdout}") from None
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def team_server(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> Iterator[MlflowServer]:
+    """``mlflow server`` on PostgreSQL with proxied artifacts and basic auth; ``TEAM_USER`` exists."""
+    server = MlflowServer(
+        root=tmp_path_factory.mktemp("team-server"), basic_auth=True,
+        backend_store_uri=postgres_server.create_database("mlflow"),
+        auth_database_uri=postgres_server.create_database("mlflow_auth"),
+    )  # fmt: skip
+    server.start()
+    try:
+        server.admin_call("POST", "/api/2.0/mlflow/users/create", {"username": TEAM_USER, "password": TEAM_PASSWORD})
         yield server
     finally:
         server.stop()

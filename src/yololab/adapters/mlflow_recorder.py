@@ -283,6 +283,21 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def metric_batches(metrics: Mapping[str, Any], *, step: int | None) -> list[list[list[Any]]]:
+    """The ``log_metrics`` payloads of one call: ``[key, value, timestamp_ms, step]`` rows, 1000 per batch.
+
+    ``None`` and non-numeric values are left out; keys are made valid (:func:`clean_key`); every row carries the
+    same timestamp (Unix ms, now) and ``step`` (default 0).
+    """
+    timestamp, step = _now_ms(), int(step or 0)
+    rows = []
+    for key, value in metrics.items():
+        number = _clean_value(key, value)
+        if number is not None:
+            rows.append([clean_key(key), number, timestamp, step])
+    return [rows[i : i + MAX_METRICS_PER_BATCH] for i in range(0, len(rows), MAX_METRICS_PER_BATCH)]
+
+
 def _dist_version(*names: str) -> str | None:
     for name in names:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -1013,6 +1028,7 @@ class ExperimentRecorder:
         self._state = SyncState()
         self._ended = False
         self._lock = threading.RLock()
+        self._known_ids: set[str] = set()  # every record id this recorder journaled or adopted
         self._journal = Journal(Path(journal_dir or DEFAULT_JOURNAL_DIR).resolve() / f"{self.run_key}.jsonl")
         self._journal.lock()
         self.journal_path: Path = self._journal.path
@@ -1051,6 +1067,64 @@ class ExperimentRecorder:
         """The server run id once the run exists there, else ``local-<run_key>``."""
         return self._state.runs.get(self.run_key) or f"local-{self.run_key}"
 
+    @property
+    def handle(self) -> RunHandle:
+        """The plain-data identity of this run, for another process to log into it (:class:`JournalRunWriter`)."""
+        return RunHandle(
+            journal_path=str(self.journal_path),
+            run_key=self.run_key,
+            experiment_name=self.experiment_name,
+            experiment_type=self.experiment_type,
+            tracking_uri=self.tracking_uri,
+        )
+
+    @contextlib.contextmanager
+    def follow_journal(
+        self, on_record: Callable[[dict[str, Any]], None] | None = None, *, interval_s: float = 0.5
+    ) -> Iterator[JournalFollower]:
+        """While the block runs, adopt the records other processes append to this run's journal.
+
+        Another process (a DDP worker, through :class:`JournalRunWriter`) appends records to the journal; a thread
+        of this process reads the new complete lines every ``interval_s`` seconds and hands each verified record
+        of this run that this recorder did not write itself to the sender, in file order, exactly as if it had
+        been logged here. Leaving the block reads the journal one last time. Each record is adopted once (by id);
+        ``yololab sync`` replays the same lines with the same ids, so every record reaches the server once.
+
+        Args:
+            on_record: called in the follower thread with each adopted record (e.g. to show progress).
+            interval_s: seconds between two reads of the journal.
+
+        Yields:
+            The follower (``.adopted``: the records adopted so far).
+        """
+        follower = JournalFollower(self, on_record)
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval_s):
+                follower.poll()
+
+        thread = threading.Thread(target=run, name="yololab-journal-follower", daemon=True)
+        thread.start()
+        try:
+            yield follower
+        finally:
+            stop.set()
+            thread.join()
+            follower.poll()
+
+    def _adopt(self, record: dict[str, Any]) -> bool:
+        """Hand a record another process journaled to the sender (once); ``False`` when it is not adopted."""
+        with self._lock:
+            if self._ended or record.get("run_key") != self.run_key or record["id"] in self._known_ids:
+                return False
+            if record["op"] in ("start_run", "end_run"):  # the run's life belongs to this recorder
+                return False
+            self._known_ids.add(record["id"])
+            if self._sender is not None:
+                self._sender.submit(record)
+            return True
+
     # -- context manager ------------------------------------------------------------------------------------
     def __enter__(self) -> ExperimentRecorder:
         return self
@@ -1081,14 +1155,8 @@ class ExperimentRecorder:
         ``None`` and non-numeric values are skipped (absent, never sent); NaN is stored as NaN and ``±inf`` as
         ``±1.797e308`` by MLflow (``from_mlflow_dict`` maps it back).
         """
-        timestamp, step = _now_ms(), int(step or 0)
-        rows = []
-        for key, value in metrics.items():
-            number = _clean_value(key, value)
-            if number is not None:
-                rows.append([clean_key(key), number, timestamp, step])
-        for i in range(0, len(rows), MAX_METRICS_PER_BATCH):
-            self._dispatch("log_metrics", {"metrics": rows[i : i + MAX_METRICS_PER_BATCH]})
+        for batch in metric_batches(metrics, step=step):
+            self._dispatch("log_metrics", {"metrics": batch})
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Set run tags (redacted like params, keys made valid, values stringified and cut to 8000 characters)."""
@@ -1196,6 +1264,7 @@ class ExperimentRecorder:
             }
             if op == "log_artifact":
                 self._copy_artifact(record)
+            self._known_ids.add(record["id"])
             self._journal.append(record)
             if self._sender is not None:
                 self._sender.submit(record)
@@ -1228,3 +1297,115 @@ class ExperimentRecorder:
             shutil.copy2(source, target)
         record["copy"] = f"{record['id']}/{source.name}"
         record["source_name"] = source.name
+
+
+# ------------------------------------------------------------------------------ logging from other processes
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """What another process needs to log into an open run: plain strings, picklable, no secrets.
+
+    Attributes:
+        journal_path: the run's journal (absolute path).
+        run_key: the run's local key.
+        experiment_name: its MLflow experiment.
+        experiment_type: ``train``, ``infer`` or ``quant``.
+        tracking_uri: the tracking URI without credentials (journals never hold them).
+    """
+
+    journal_path: str
+    run_key: str
+    experiment_name: str
+    experiment_type: str
+    tracking_uri: str
+
+
+class JournalRunWriter:
+    """Appends records of an open run to its journal from another process (a DDP worker); never sends anything.
+
+    The records are built exactly as :class:`ExperimentRecorder` builds them (same fields, keys made valid, one
+    checksummed fsynced line each). The process owning the run adopts them with
+    :meth:`ExperimentRecorder.follow_journal` and its sender uploads them; if that process is gone, ``yololab sync``
+    replays them. Appends are single ``O_APPEND`` writes, so lines of two writing processes never interleave on a
+    local file system. It takes no lock: the owner holds the journal's lock while the run is open.
+
+    Args:
+        handle: the run (:attr:`ExperimentRecorder.handle`).
+    """
+
+    def __init__(self, handle: RunHandle) -> None:
+        self.handle = handle
+        self._journal = Journal(Path(handle.journal_path))
+
+    def log_metrics(self, metrics: Mapping[str, Any], *, step: int | None = None) -> None:
+        """Journal metrics at ``step`` (as :meth:`ExperimentRecorder.log_metrics` does)."""
+        for batch in metric_batches(metrics, step=step):
+            self._append("log_metrics", {"metrics": batch})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Journal run tags (as :meth:`ExperimentRecorder.set_tags` does)."""
+        if tags:
+            self._append("set_tags", {"tags": ExperimentRecorder._clean_tags(tags)})
+
+    def close(self) -> None:
+        """Close the journal file (appending again reopens it)."""
+        self._journal.close()
+
+    def _append(self, op: str, payload: dict[str, Any]) -> None:
+        h = self.handle
+        self._journal.append({
+            "id": new_record_id(), "op": op, "time_ms": _now_ms(), "tracking_uri": h.tracking_uri,
+            "experiment_name": h.experiment_name, "experiment_type": h.experiment_type, "run_key": h.run_key,
+            **payload,
+        })  # fmt: skip
+
+
+class JournalFollower:
+    """Reads what other processes append to a recorder's journal (see :meth:`ExperimentRecorder.follow_journal`).
+
+    Attributes:
+        adopted: the records handed to the recorder's sender, in file order.
+        bad_lines: lines that did not verify (a worker killed mid-write); ``yololab sync`` reports them too.
+    """
+
+    def __init__(self, recorder: ExperimentRecorder, on_record: Callable[[dict[str, Any]], None] | None) -> None:
+        self.recorder = recorder
+        self.on_record = on_record
+        self.adopted: list[dict[str, Any]] = []
+        self.bad_lines = 0
+        self._offset = 0
+        self._poll_lock = threading.Lock()
+
+    def poll(self) -> int:
+        """Read the complete lines appended since the last poll and adopt the new records; returns how many."""
+        from yololab.journal import decode_line
+
+        with self._poll_lock:
+            path = self.recorder.journal_path
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(self._offset)
+                    data = fh.read()
+            except FileNotFoundError:
+                return 0
+            end = data.rfind(b"\n")
+            if end < 0:
+                return 0
+            self._offset += end + 1
+            count = 0
+            for raw in data[:end].split(b"\n"):
+                try:
+                    record = decode_line(raw.decode("utf-8", errors="replace"))
+                except JournalError:
+                    self.bad_lines += 1
+                    continue
+                if self.recorder._adopt(record):
+                    self.adopted.append(record)
+                    count += 1
+                    if self.on_record is not None:
+                        try:
+                            self.on_record(record)
+                        except Exception:  # a display problem never stops the adoption
+                            log.exception("journal follower: on_record failed")
+            return count

@@ -86,7 +86,10 @@ def write_lineage(weights_dir: Path, recorder: ExperimentRecorder) -> None:
 
 
 def lineage_tags(weights: Path) -> dict[str, str]:
-    """``yololab.source_run_id`` / ``yololab.source_run_key``: the training run that made ``weights``, if known."""
+    """``yololab.source_run_id`` / ``yololab.source_run_journal``: the training run that made ``weights``, if known.
+
+    (The journal name is the run's key in the local journal, for a run created while the server was down.)
+    """
     import json
 
     path = (weights if weights.is_dir() else weights.parent) / LINEAGE_FILE
@@ -94,7 +97,8 @@ def lineage_tags(weights: Path) -> dict[str, str]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {f"yololab.source_{k}": str(record[k]) for k in ("run_id", "run_key") if record.get(k)}
+    names = {"run_id": "yololab.source_run_id", "run_key": "yololab.source_run_journal"}  # "key" would be redacted
+    return {tag: str(record[k]) for k, tag in names.items() if record.get(k)}
 
 
 def describe_run(recorder: ExperimentRecorder, text: str) -> None:

@@ -116,12 +116,11 @@ class QuantizationRunner(MeasuringRunner):
         recorder.log_metrics(result.to_mlflow_dict(class_key_map(data.class_names)))
         c = result.comparison
         if c is not None:
-            describe_run(
-                recorder,
-                f"{weights.name} -> {qcfg.method}: mAP50 drop {c.accuracy_drop_mAP50}, speed-up "
-                f"{c.speedup_ratio}, compression {c.compression_ratio}; gates "
-                f"{'failed: ' + '; '.join(failed) if failed else 'passed'}",
-            )
+            numbers = {"mAP50 drop": c.accuracy_drop_mAP50, "speed-up": c.speedup_ratio,
+                       "compression": c.compression_ratio}  # fmt: skip
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in numbers.items() if v is not None)
+            gates = "failed: " + "; ".join(failed) if failed else "passed"
+            describe_run(recorder, f"{weights.name} -> {qcfg.method}: {shown}; gates {gates}")
         recorder.set_tags(self._tags(pair.method, pair.details, failed, reasons, bench["original"].details))
         self._log_artifacts(recorder, result, pair.quantized, {k: v.samples_ms["end_to_end"] for k, v in bench.items()})
         return QuantizationResult(recorder.run_id, result, pair.quantized, failed)

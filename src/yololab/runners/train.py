@@ -5,22 +5,30 @@ Steps are 1-based epochs (``step = 1`` after the first epoch), as in Ultralytics
 (the one ``infer`` and ``quant`` use, ``rect=False``), logged at the last epoch's step after that epoch's own values,
 so it is each ``det.*`` key's latest value (what MLflow shows in run tables and comparisons) while every per-epoch key
 keeps exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) and model statistics exist only there.
+Ultralytics' own final validation of ``best.pt`` is skipped (its numbers, ``rect=True``, are not yololab's).
+
+Multi-GPU (``device: 0,1,...``): Ultralytics' DDP workers load pickled callbacks; :class:`_EpochLogger` pickles as
+plain data, rank 0 journals each epoch and the launching process follows the journal (docs/recorder.md).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yololab.adapters.mlflow_recorder import ExperimentRecorder
+from yololab.adapters.mlflow_recorder import ExperimentRecorder, JournalRunWriter, RunHandle
 from yololab.adapters.system_collector import SystemMetricsCollector
 from yololab.config import TrainExperiment
 from yololab.data.yolo_dataset import read_data_yaml
+from yololab.devices import parse_cuda_indices
 from yololab.metrics.results import TrainingMetricsSnapshot
+from yololab.metrics.system import SystemMetrics
 from yololab.runners._common import (
     EpochProgress,
     PreparedData,
@@ -47,65 +55,171 @@ class TrainingResult:
 
 
 class _EpochLogger:
-    """Ultralytics callbacks that turn each epoch end into a logged :class:`TrainingMetricsSnapshot`."""
+    """Ultralytics callbacks that turn each epoch end into a logged :class:`TrainingMetricsSnapshot`.
+
+    DDP-safe. With ``device: 0,1,...`` Ultralytics cloudpickles the trainer's callbacks into a state file that
+    every DDP worker loads (``ultralytics.utils.dist.generate_ddp_file``), so what is pickled is plain data only:
+    the run's :class:`~yololab.adapters.mlflow_recorder.RunHandle` (journal path, run key, experiment, tracking URI
+    without credentials), the device spec and the class keys. The live recorder, collector and progress display
+    are attached in the launching process only and never pickled (``__getstate__``).
+
+    Where it logs: in the process holding the live recorder (single-device training), through the recorder; in a
+    DDP worker of rank 0 (``RANK`` environment variable, what Ultralytics reads), by appending to the run's
+    journal (:class:`~yololab.adapters.mlflow_recorder.JournalRunWriter`), which the launching process follows
+    and uploads; in every other rank, nowhere. Rank 0 also samples the telemetry of every GPU of the training
+    (one collector over the whole device spec, NVML found by UUID).
+    """
+
+    _TRANSIENT = ("recorder", "collector", "progress", "on_snapshot", "history", "_writer", "_own_collector")
 
     def __init__(
         self,
-        recorder: ExperimentRecorder,
-        collector: SystemMetricsCollector,
-        progress: EpochProgress,
+        recorder: ExperimentRecorder | None,
+        collector: SystemMetricsCollector | None,
+        progress: EpochProgress | None,
         on_snapshot: Callable[[TrainingMetricsSnapshot], None] | None = None,
+        *,
+        run: RunHandle | None = None,
+        device: str = "cpu",
+        interval_s: float = 0.5,
     ) -> None:
         self.recorder = recorder
         self.collector = collector
         self.progress = progress
         self.on_snapshot = on_snapshot
+        self.run = run if run is not None else (recorder.handle if recorder is not None else None)
+        self.device = str(device)
+        self.interval_s = interval_s
         self.history: list[TrainingMetricsSnapshot] = []
         self.class_keys: dict[str, str] = {}
-        self._in_final_eval = False
         self._epoch_start = time.perf_counter()
+        self._writer: JournalRunWriter | None = None
+        self._own_collector = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Plain data only: what a DDP worker needs (the live recorder, threads and locks stay here)."""
+        state = dict(self.__dict__)
+        for name in self._TRANSIENT:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.recorder = self.collector = self.progress = self.on_snapshot = None
+        self.history, self._writer, self._own_collector = [], None, False
 
     def attach(self, model: Any) -> None:
         model.add_callback("on_pretrain_routine_end", self._on_pretrain_end)
         model.add_callback("on_train_epoch_start", self._on_epoch_start)
         model.add_callback("on_fit_epoch_end", self._on_fit_epoch_end)
+        model.add_callback("teardown", self._on_teardown)
+
+    @property
+    def logs_here(self) -> bool:
+        """Whether this process logs: the one holding the recorder, else DDP rank 0 (or no DDP at all)."""
+        return self.recorder is not None or _rank() in (-1, 0)
 
     def _on_pretrain_end(self, trainer: Any) -> None:
+        trainer.final_eval = functools.partial(_strip_checkpoints, trainer)  # every rank: no second validation
+        if not self.logs_here:
+            return
         names = [str(trainer.data["names"][i]) for i in sorted(trainer.data["names"])]
         from yololab.metrics.keys import class_key_map
 
         self.class_keys = class_key_map(names)
-        original = trainer.final_eval
+        if self.recorder is None:  # a DDP worker: log through the journal, sample every GPU of the training
+            from yololab.adapters.mlflow_recorder import JournalRunWriter
 
-        def final_eval() -> None:  # mark the extra on_fit_epoch_end that evaluates best.pt
-            self._in_final_eval = True
-            try:
-                original()
-            finally:
-                self._in_final_eval = False
-
-        trainer.final_eval = final_eval
-        self.progress.start(total=int(trainer.epochs))
+            assert self.run is not None, "a DDP worker needs the run's handle"
+            self._writer = JournalRunWriter(self.run)
+            if self.collector is None:
+                self.collector = SystemMetricsCollector(device=self.device, interval_s=self.interval_s).start()
+                self._own_collector = True
+        if self.progress is not None:
+            self.progress.start(total=int(trainer.epochs))
 
     def _on_epoch_start(self, trainer: Any) -> None:
         self._epoch_start = time.perf_counter()
-        self.collector.reset()
+        if self.collector is not None:
+            self.collector.reset()
 
     def _on_fit_epoch_end(self, trainer: Any) -> None:
+        if not self.logs_here:  # DDP rank > 0
+            return
         from yololab.adapters.ultralytics_detection import detection_from_det_metrics, trainer_losses, with_losses
 
-        if self._in_final_eval:  # Ultralytics' own evaluation of best.pt: yololab's validator replaces it
-            return
         detection = detection_from_det_metrics(trainer.validator.metrics, per_class=False)
         detection = with_losses(detection, *trainer_losses(trainer))
-        system = self.collector.to_system_metrics()
+        system = self.collector.to_system_metrics() if self.collector is not None else SystemMetrics()
         system.epoch_time_s = time.perf_counter() - self._epoch_start
         snapshot = TrainingMetricsSnapshot(epoch=int(trainer.epoch) + 1, detection=detection, system=system)
         self.history.append(snapshot)
-        self.progress.advance(snapshot)
-        self.recorder.log_metrics(snapshot.to_mlflow_dict(self.class_keys), step=snapshot.epoch)
+        if self.progress is not None:
+            self.progress.advance(snapshot)
+        sink: Any = self.recorder if self.recorder is not None else self._writer
+        sink.log_metrics(snapshot.to_mlflow_dict(self.class_keys), step=snapshot.epoch)
         if self.on_snapshot is not None:
             self.on_snapshot(snapshot)
+
+    def _on_teardown(self, trainer: Any) -> None:
+        """In a DDP worker: stop the collector, journal why any telemetry was unavailable, close the journal."""
+        if self._writer is None:
+            return
+        if self._own_collector and self.collector is not None:
+            self.collector.stop()
+            self._writer.set_tags(unavailable_tags(self.collector.unavailable_reasons))
+        self._writer.close()
+
+
+def _strip_checkpoints(trainer: Any) -> None:
+    """Ultralytics' ``final_eval`` without its validation of ``best.pt``: only the checkpoints are finalised.
+
+    As ``BaseTrainer.final_eval`` does: ``last.pt`` and ``best.pt`` lose their optimizer state and ``best.pt`` gets
+    ``last.pt``'s ``train_results``, on rank 0 while the other ranks wait. The validation of ``best.pt`` that
+    follows there is skipped: yololab evaluates ``best.pt`` once, after training, with its own validator
+    (``rect=False``, the numbers ``infer`` reports; Ultralytics validates ``rect=True`` during training, so the two
+    differ and cannot replace each other). That saves one full validation (~0.9 s of a 5-epoch CPU training) and
+    keeps DDP workers from validating on a device they would pick themselves.
+    """
+    from ultralytics.utils import LOCAL_RANK
+    from ultralytics.utils.torch_utils import strip_optimizer, torch_distributed_zero_first
+
+    with torch_distributed_zero_first(LOCAL_RANK):
+        if _rank() in (-1, 0):
+            ckpt = strip_optimizer(trainer.last) if trainer.last.exists() else {}
+            if trainer.best.exists():
+                strip_optimizer(trainer.best, updates={"train_results": (ckpt or {}).get("train_results")})
+
+
+def single_device(device: str) -> str:
+    """The one device a single process uses for ``device``: the first GPU of a DDP spec (``0,1`` -> ``0``).
+
+    Example:
+        >>> single_device("0,1,2,3"), single_device("cuda:1"), single_device("cpu")
+        ('0', 'cuda:1', 'cpu')
+    """
+    indices = parse_cuda_indices(device)
+    return str(indices[0]) if len(indices) > 1 else device
+
+
+def _rank() -> int:
+    """This process's DDP rank, from ``RANK`` as Ultralytics reads it (-1: no DDP)."""
+    try:
+        return int(os.environ.get("RANK", "-1"))
+    except ValueError:
+        return -1
+
+
+def ddp_world_size(device: str | int | None) -> int:
+    """How many DDP processes Ultralytics starts for ``device``: the number of CUDA devices named when more than one.
+
+    ``0,1,2,3`` -> 4 (one worker per GPU; the launching process only waits), ``0`` or ``cpu`` -> 1 (no DDP).
+
+    Example:
+        >>> ddp_world_size("0,1,2,3"), ddp_world_size("cuda:0"), ddp_world_size("cpu")
+        (4, 1, 1)
+    """
+    return max(len(parse_cuda_indices(device)), 1)
 
 
 class TrainingRunner:
@@ -143,7 +257,7 @@ class TrainingRunner:
 
         prepare_ultralytics_offline()
         with open_recorder(self.config, run_name_default="train") as recorder:
-            check_start_model(self.config.model, imgsz=self.config.imgsz, device=self.config.device)
+            check_start_model(self.config.model, imgsz=self.config.imgsz, device=single_device(self.config.device))
             data = prepare_data(self.config, quiet=self.quiet)
             read_data_yaml(data.data_yaml).images("train")  # the training split must exist and hold images
             result = self._run_with(recorder, data)
@@ -155,22 +269,30 @@ class TrainingRunner:
 
         cfg = self.config
         model = YOLO(cfg.model, task="detect")
-        collector = SystemMetricsCollector(device=cfg.device, interval_s=0.5)
-        logger = _EpochLogger(recorder, collector, EpochProgress(quiet=self.quiet))
+        world = ddp_world_size(cfg.device)
+        # DDP: the workers train and sample the GPUs (rank 0); this process only waits, so it samples nothing
+        collector = SystemMetricsCollector(device=cfg.device, interval_s=0.5) if world == 1 else None
+        progress = EpochProgress(quiet=self.quiet)
+        logger = _EpochLogger(recorder, collector, progress, device=cfg.device)
         logger.attach(model)
         save_dir, folder_lock = claim_output_dir(Path(cfg.output_dir).resolve(), "train", recorder.run_key)
-        recorder.set_tags({"yololab.output_dir": str(save_dir)})
+        recorder.set_tags({"yololab.output_dir": str(save_dir), "yololab.ddp_world_size": str(world)})
         from yololab.adapters.ultralytics_env import ultralytics_log_level
 
         try:
-            collector.start()
+            if collector is not None:
+                collector.start()
             try:
                 with ultralytics_log_level(logging.WARNING if not self.verbose else logging.INFO):
-                    model.train(**self._train_args(data, save_dir))
+                    if world == 1:
+                        model.train(**self._train_args(data, save_dir))
+                    else:
+                        self._train_ddp(model, recorder, logger, data, save_dir)
             finally:
-                collector.stop()
-                logger.progress.stop()
-                recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
+                if collector is not None:
+                    collector.stop()
+                    recorder.set_tags(unavailable_tags(collector.unavailable_reasons))
+                progress.stop()
                 self._log_artifacts(recorder, save_dir, logger)
             best, last = _weights(save_dir)
             write_lineage(save_dir / "weights", recorder)
@@ -186,6 +308,33 @@ class TrainingRunner:
             folder_lock.release()
         return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history)
 
+    def _train_ddp(
+        self, model: Any, recorder: ExperimentRecorder, logger: _EpochLogger, data: PreparedData, save_dir: Path
+    ) -> None:
+        """Multi-GPU training: Ultralytics' DDP workers log through the journal; this process follows and uploads it.
+
+        The rank-0 worker appends each epoch to the run's journal; :meth:`ExperimentRecorder.follow_journal` hands
+        every new record to this process's sender (so the run gets each epoch once) and rebuilds the history for
+        the progress display, the plots and the epoch table.
+        """
+        names = read_data_yaml(data.data_yaml).names
+        from yololab.metrics.keys import class_key_map
+
+        logger.class_keys = class_key_map([str(names[i]) for i in sorted(names)])
+        logger.progress.start(total=int(self.config.train.epochs))
+
+        def on_record(record: dict[str, Any]) -> None:
+            if record["op"] != "log_metrics" or not record["metrics"]:
+                return
+            step = int(record["metrics"][0][3])
+            values = {key: value for key, value, _ts, _step in record["metrics"]}
+            snapshot = TrainingMetricsSnapshot.from_mlflow_dict(values, epoch=step)
+            logger.history.append(snapshot)
+            logger.progress.advance(snapshot)
+
+        with recorder.follow_journal(on_record):
+            model.train(**self._train_args(data, save_dir))
+
     def _log_final(
         self, recorder: ExperimentRecorder, logger: _EpochLogger, best: Path, data: PreparedData
     ) -> TrainingMetricsSnapshot:
@@ -200,7 +349,7 @@ class TrainingRunner:
 
         cfg = self.config
         with ultralytics_log_level():
-            detection = validate_model(best, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device)
+            detection = validate_model(best, data.data_yaml, imgsz=cfg.imgsz, device=single_device(cfg.device))
         final = TrainingMetricsSnapshot(epoch=logger.history[-1].epoch, detection=detection)
         recorder.log_metrics(final.to_mlflow_dict(logger.class_keys), step=final.epoch)
         final.system = log_model_stats(recorder, best, cfg.imgsz, step=final.epoch)
