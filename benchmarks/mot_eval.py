@@ -1,148 +1,267 @@
-"""Benchmark: yololab's MOT engine vs TrackEval (and motrics, when installed) on MOT17-train with MPNTrack.
+"""Benchmark: MOT evaluation as users run it - whole processes, side by side - on MOT17-train with MPNTrack.
 
-All three metric families (HOTA, CLEAR, Identity) on all 21 sequences, one process, reading the files included.
-Wall time is measured without tracing; peak memory in a second run of each under ``tracemalloc`` (Python and numpy
-allocations). Usage::
+Each contender is a fresh Python process evaluating all 21 MOT17-train sequences with HOTA, CLEAR and Identity
+(MOT17 preprocessing), from reading the files to writing its results:
 
-    .venv/bin/python benchmarks/mot_eval.py [--data ../shared/data/mot17] [--repeat 3]
+* ``yololab eval-mot --benchmark MOT17 ... --json FILE``, with the default ``--jobs`` (the usable cores) and with
+  ``--jobs 1``;
+* TrackEval (PyPI ``trackeval``), as its ``scripts/run_mot_challenge.py`` runs it: ``USE_PARALLEL`` off (its
+  default), results printed and its summary files written, ``PLOT_CURVES`` off; and with ``USE_PARALLEL`` on
+  (``NUM_PARALLEL_CORES`` = the usable cores), for reference;
+* roboflow ``trackers`` (``trackers.eval.evaluate_mot_sequences``) and ``motrics`` when installed.
+
+Runs are interleaved (round-robin over the contenders, ``--repeat`` rounds) so that load from other jobs on the
+machine spreads over all of them; the table gives the median and the best wall time, the peak RSS and the ratio of
+TrackEval's median wall time to each median. Peak RSS is measured two ways: ``ru_maxrss`` of ``os.wait4`` (the
+largest single process of the run - a worker or the main process) in every timed run, and, in one extra untimed run
+of each, the sum of the RSS of the whole process tree polled every 5 ms with psutil (pages that forked workers share
+with their parent count once per process, so this overstates a multi-process run). Usage::
+
+    .venv/bin/python benchmarks/mot_eval.py [--data ../shared/data/mot17] [--repeat 3] [--only yololab,trackeval]
+    .venv/bin/python benchmarks/mot_eval.py --parsers   # the candidate text parsers: import and parse times
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
-import io
+import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 DEFAULT_DATA = Path(
     os.environ.get("YOLOLAB_MOT17_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mot17")
 )
 
+YOLOLAB = "import sys; from yololab.cli import app; sys.argv[0] = 'yololab'; sys.exit(app())"
 
-def run_yololab(data: Path) -> dict[str, float]:
-    from yololab.metrics.mot import evaluate_mot
-    from yololab.metrics.mot.motchallenge import load_benchmark
+TRACKEVAL = """
+import sys, trackeval
+gt, trackers, seqmap, out, parallel, cores = sys.argv[1:7]
+config = trackeval.Evaluator.get_default_eval_config()
+config.update({"USE_PARALLEL": parallel == "1", "NUM_PARALLEL_CORES": int(cores), "PLOT_CURVES": False})
+dataset = trackeval.datasets.MotChallenge2DBox.get_default_dataset_config()
+dataset.update({"GT_FOLDER": gt, "TRACKERS_FOLDER": trackers, "TRACKERS_TO_EVAL": ["MPNTrack"],
+                "TRACKER_SUB_FOLDER": "", "SKIP_SPLIT_FOL": True, "SEQMAP_FILE": seqmap, "BENCHMARK": "MOT17",
+                "OUTPUT_FOLDER": out})
+metrics = [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR(), trackeval.metrics.Identity()]
+res, _ = trackeval.Evaluator(config).evaluate([trackeval.datasets.MotChallenge2DBox(dataset)], metrics)
+r = res["MotChallenge2DBox"]["MPNTrack"]["COMBINED_SEQ"]["pedestrian"]
+print("RESULT", r["HOTA"]["HOTA"].mean(), r["CLEAR"]["MOTA"], r["Identity"]["IDF1"], r["CLEAR"]["IDSW"])
+"""
 
-    folder = load_benchmark(
-        data / "MOT17" / "train", data / "trackers" / "MPNTrack", seqmap=data / "MOT17" / "seqmaps" / "MOT17-train.txt"
-    )
-    result = evaluate_mot(folder.sequences, benchmark="MOT17", origins=folder.origins).combined().to_dict()
-    return {k: result[k] for k in ("hota", "mota", "idf1", "id_switches")}
+TRACKERS = """
+import sys
+from trackers.eval import evaluate_mot_sequences
+gt, pred, seqmap = sys.argv[1:4]
+r = evaluate_mot_sequences(gt, pred, seqmap=seqmap, metrics=["CLEAR", "HOTA", "Identity"])
+print(r.table())
+a = r.aggregate
+print("RESULT", a.HOTA.HOTA, a.CLEAR.MOTA, a.Identity.IDF1, a.CLEAR.IDSW)
+"""
 
-
-def run_trackeval(data: Path) -> dict[str, float]:
-    import numpy as np
-    import trackeval
-
-    config = {
-        "USE_PARALLEL": False,
-        "PRINT_RESULTS": False,
-        "PRINT_CONFIG": False,
-        "TIME_PROGRESS": False,
-        "OUTPUT_SUMMARY": False,
-        "OUTPUT_DETAILED": False,
-        "PLOT_CURVES": False,
-        "DISPLAY_LESS_PROGRESS": True,
-    }
-    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-        dataset = trackeval.datasets.MotChallenge2DBox(
-            {
-                "GT_FOLDER": str(data / "MOT17" / "train"),
-                "TRACKERS_FOLDER": str(data / "trackers"),
-                "TRACKERS_TO_EVAL": ["MPNTrack"],
-                "TRACKER_SUB_FOLDER": "",
-                "SKIP_SPLIT_FOL": True,
-                "SEQMAP_FILE": str(data / "MOT17" / "seqmaps" / "MOT17-train.txt"),
-                "BENCHMARK": "MOT17",
-                "OUTPUT_FOLDER": out,
-                "PRINT_CONFIG": False,
-            }
-        )
-        metrics = [
-            trackeval.metrics.HOTA(),
-            trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
-            trackeval.metrics.Identity({"PRINT_CONFIG": False}),
-        ]
-        res, _ = trackeval.Evaluator(config).evaluate([dataset], metrics)
-    r = res["MotChallenge2DBox"]["MPNTrack"]["COMBINED_SEQ"]["pedestrian"]
-    return {
-        "hota": float(np.mean(r["HOTA"]["HOTA"])),
-        "mota": float(r["CLEAR"]["MOTA"]),
-        "idf1": float(r["Identity"]["IDF1"]),
-        "id_switches": int(r["CLEAR"]["IDSW"]),
-    }
+MOTRICS = """
+import sys
+from pathlib import Path
+import motrics
+gt_dir, pred_dir, seqmap = map(Path, sys.argv[1:4])
+idsw = 0
+for seq in seqmap.read_text().split()[1:]:
+    gt = motrics.load_motchallenge_gt(gt_dir / seq / "gt" / "gt.txt")
+    pred = motrics.load_motchallenge(pred_dir / f"{seq}.txt")
+    gt_ids, gt_boxes, pred_ids, pred_boxes = motrics.preprocess_motchallenge(gt, pred)
+    res = motrics.evaluate(motrics.Frames(gt_ids, gt_boxes), motrics.Frames(pred_ids, pred_boxes))
+    idsw += res.clear.num_switches
+print("RESULT", "-", "-", "-", idsw)  # motrics 0.3 has no cross-sequence combination: summed IDSW only
+"""
 
 
-def run_motrics(data: Path) -> dict[str, float]:
-    """motrics 0.3 (Rust): load, preprocess and evaluate each sequence; it has no cross-sequence combination,
-    so only summed counts are reported."""
-    import motrics  # optional
+PARSERS = """
+import sys, time
+t0 = time.perf_counter()
+kind, files = sys.argv[1], sys.argv[2:]
+import io
+import numpy as np
+if kind == "pandas":
+    import pandas as pd
+    parse = lambda d: pd.read_csv(io.BytesIO(d), header=None, sep=",", dtype=np.float64, engine="c").to_numpy()
+elif kind == "pyarrow":
+    import pyarrow.csv as pc
+    opts = pc.ReadOptions(autogenerate_column_names=True, use_threads=False)
+    parse = lambda d: np.column_stack([c.to_numpy() for c in pc.read_csv(io.BytesIO(d), read_options=opts).columns])
+elif kind == "numpy.loadtxt":
+    parse = lambda d: np.loadtxt(io.BytesIO(d), delimiter=",", ndmin=2, comments=None)
+elif kind == "numpy.fromstring":
+    parse = lambda d: np.fromstring(d.replace(b"\\n", b","), sep=",")
+else:
+    from yololab.metrics.mot.textparse import parse_rows
+    parse = lambda d: parse_rows(d)[0]
+t1 = time.perf_counter()
+datas = [open(f, "rb").read() for f in files]
+best = float("inf")
+for _ in range(3):
+    t = time.perf_counter()
+    for d in datas:
+        parse(d)
+    best = min(best, time.perf_counter() - t)
+print(f"{t1 - t0:.3f} {best:.3f} {sum(map(len, datas)) / 2**20:.1f}")
+"""
+"""Times one parser (given by name) in a fresh process: its import, then the best of 3 passes over the files."""
 
-    seqs = [ln.strip() for ln in (data / "MOT17" / "seqmaps" / "MOT17-train.txt").read_text().split()[1:]]
-    idsw = tp = 0
-    for seq in seqs:
-        gt = motrics.load_motchallenge_gt(data / "MOT17" / "train" / seq / "gt" / "gt.txt")
-        pred = motrics.load_motchallenge(data / "trackers" / "MPNTrack" / f"{seq}.txt")
-        gt_ids, gt_boxes, pred_ids, pred_boxes = motrics.preprocess_motchallenge(gt, pred)
-        res = motrics.evaluate(motrics.Frames(gt_ids, gt_boxes), motrics.Frames(pred_ids, pred_boxes))
-        idsw += res.clear.num_switches
-        tp += res.clear.num_matches
-    return {"id_switches": idsw, "tp": tp}
+
+def parser_figures(data: Path) -> None:
+    """Import time and parse time of each candidate parser on the 42 MOT17-train files (ground truth + MPNTrack)."""
+    files = sorted(map(str, (data / "MOT17" / "train").glob("*/gt/gt.txt")))
+    files += sorted(map(str, (data / "trackers" / "MPNTrack").glob("*.txt")))
+    print(f"{'parser':22s} {'import s':>9s} {'parse s':>8s} {'import + parse s':>17s}  ({len(files)} files)")
+    for kind in ("yololab (numpy SWAR)", "pandas", "pyarrow", "numpy.loadtxt", "numpy.fromstring"):
+        module = {"pandas": "pandas", "pyarrow": "pyarrow"}.get(kind)
+        if module and not _installed(module):
+            print(f"{kind:22s} not installed")
+            continue
+        out = subprocess.run([sys.executable, "-c", PARSERS, kind, *files], capture_output=True, text=True)
+        if out.returncode:
+            print(f"{kind:22s} failed: {out.stderr.strip().splitlines()[-1]}")
+            continue
+        imp, parse, mib = map(float, out.stdout.split())
+        print(f"{kind:22s} {imp:9.3f} {parse:8.3f} {imp + parse:17.3f}  ({mib:.1f} MiB)")
 
 
-def _time(fn: Callable[[Path], Any], data: Path, repeat: int) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        result = fn(data)
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def _installed(module: str) -> bool:
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-def _peak_mb(fn: Callable[[Path], Any], data: Path) -> float:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        fn(data)
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def contenders(data: Path, out: Path, only: set[str] | None) -> dict[str, list[str]]:
+    """Name -> command line of each contender that is installed."""
+    gt, trackers = data / "MOT17" / "train", data / "trackers"
+    pred, seqmap = trackers / "MPNTrack", data / "MOT17" / "seqmaps" / "MOT17-train.txt"
+    cores = str(_usable_cores())
+    args = ["eval-mot", "--gt", str(gt), "--pred", str(pred), "--seqmap", str(seqmap), "--benchmark", "MOT17"]
+    py = sys.executable
+    runs = {
+        "yololab": [py, "-c", YOLOLAB, *args, "--json", str(out / "yololab.json")],
+        "yololab --jobs 1": [py, "-c", YOLOLAB, *args, "--jobs", "1", "--json", str(out / "yololab1.json")],
+        "trackeval": [py, "-c", TRACKEVAL, str(gt), str(trackers), str(seqmap), str(out / "te"), "0", cores],
+        f"trackeval parallel ({cores})": [
+            py, "-c", TRACKEVAL, str(gt), str(trackers), str(seqmap), str(out / "tep"), "1", cores
+        ],
+        "trackers 2.6.1": [py, "-c", TRACKERS, str(gt), str(pred), str(seqmap)],
+        "motrics": [py, "-c", MOTRICS, str(gt), str(pred), str(seqmap)],
+    }  # fmt: skip
+    needs = {"trackers 2.6.1": "trackers", "motrics": "motrics"}
+    chosen = {}
+    for name, cmd in runs.items():
+        key = name.split(" ")[0]
+        if only is not None and key not in only and name not in only:
+            continue
+        if name in needs and not _installed(needs[name]):
+            print(f"{name}: not installed, skipped")
+            continue
+        chosen[name] = cmd
+    return chosen
+
+
+def timed_run(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, ``ru_maxrss`` (MiB; the largest process of the run) and stdout of one run."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as stdout:
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        stdout.seek(0)
+        text = stdout.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]}... exited {proc.returncode}: {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, text
+
+
+def tree_peak_mib(cmd: list[str], interval: float = 0.005) -> float:
+    """Peak of the summed RSS of the process and its descendants, polled (MiB)."""
+    import psutil
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+        peak = max(peak, total)
+        time.sleep(interval)
+    return peak / 2**20
+
+
+def _result_line(name: str, text: str, out: Path) -> str:
+    if name.startswith("yololab"):
+        path = out / ("yololab1.json" if "jobs 1" in name else "yololab.json")
+        c = json.loads(path.read_text())["combined"]
+        return f"HOTA {c['hota']:.6f} MOTA {c['mota']:.6f} IDF1 {c['idf1']:.6f} IDSW {c['id_switches']}"
+    for line in text.splitlines():
+        if line.startswith("RESULT"):
+            v = line.split()[1:]
+            fmt = [f"{float(x):.6f}" if x != "-" else "-" for x in v[:3]]
+            return f"HOTA {fmt[0]} MOTA {fmt[1]} IDF1 {fmt[2]} IDSW {v[3]}"
+    return "?"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with MOT17/ and trackers/")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (best is reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each contender (interleaved)")
+    parser.add_argument("--only", default=None, help="comma-separated contender names (e.g. yololab,trackeval)")
+    parser.add_argument("--no-tree-memory", action="store_true", help="skip the polled process-tree RSS run")
+    parser.add_argument("--parsers", action="store_true", help="time the candidate text parsers instead")
     args = parser.parse_args()
     if not (args.data / "MOT17" / "train").is_dir():
         raise SystemExit(f"MOT17 data not found at {args.data} (use --data or YOLOLAB_MOT17_DIR)")
-    contenders: dict[str, Callable[[Path], Any]] = {"yololab": run_yololab, "trackeval": run_trackeval}
-    try:
-        import motrics  # noqa: F401
-
-        contenders["motrics"] = run_motrics
-    except ImportError:
-        print("motrics not installed: skipped")
-    rows = {}
-    for name, fn in contenders.items():
-        repeat = args.repeat if name == "yololab" else 1
-        try:
-            seconds, result = _time(fn, args.data, repeat)
-            rows[name] = (seconds, _peak_mb(fn, args.data), result)
-        except Exception as exc:  # a third-party contender may not fit this data layout
-            print(f"{name}: failed ({exc})")
-    base_s, base_mb, _ = rows["trackeval"]
-    print(f"{'':10s} {'wall s':>8s} {'peak MiB':>9s} {'speedup':>8s} {'memory':>7s}  combined result")
-    for name, (seconds, mb, result) in rows.items():
-        print(f"{name:10s} {seconds:8.3f} {mb:9.1f} {base_s / seconds:7.1f}x {mb / base_mb:6.2f}x  {result}")
+    if args.parsers:
+        parser_figures(args.data)
+        return
+    only = None if args.only is None else {s.strip() for s in args.only.split(",")}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        runs = contenders(args.data, out, only)
+        (out / "te").mkdir()
+        (out / "tep").mkdir()
+        walls: dict[str, list[float]] = {n: [] for n in runs}
+        rss: dict[str, float] = dict.fromkeys(runs, 0.0)
+        results: dict[str, str] = {}
+        load_before = os.getloadavg()
+        for _ in range(args.repeat):
+            for name, cmd in runs.items():
+                wall, mib, text = timed_run(cmd)
+                walls[name].append(wall)
+                rss[name] = max(rss[name], mib)
+                results[name] = _result_line(name, text, out)
+        tree = {} if args.no_tree_memory else {name: tree_peak_mib(cmd) for name, cmd in runs.items()}
+        load_after = os.getloadavg()
+    base = statistics.median(walls["trackeval"]) if "trackeval" in walls else None
+    print(
+        f"python {sys.version.split()[0]}, {_usable_cores()} usable cores, {args.repeat} interleaved runs each; "
+        f"load average before/after: {', '.join(f'{x:.1f}' for x in load_before)} / "
+        f"{', '.join(f'{x:.1f}' for x in load_after)}"
+    )
+    print(f"{'':28s} {'median s':>9s} {'best s':>8s} {'max RSS MiB':>12s} {'tree RSS MiB':>13s} {'vs TrackEval':>13s}")
+    for name in runs:
+        med, best = statistics.median(walls[name]), min(walls[name])
+        ratio = f"{base / med:12.1f}x" if base else " " * 13
+        tree_mib = f"{tree[name]:13.1f}" if name in tree else " " * 13
+        print(f"{name:28s} {med:9.3f} {best:8.3f} {rss[name]:12.1f} {tree_mib} {ratio}  {results[name]}")
+    print("all runs (s):", {n: [round(w, 3) for w in ws] for n, ws in walls.items()})
 
 
 if __name__ == "__main__":

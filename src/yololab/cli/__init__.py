@@ -1,22 +1,137 @@
 """The ``yololab`` command line.
 
-Every module in :mod:`yololab.cli.commands` defines ``register(app)``, which adds its command(s) to the one
-typer application built here. Commands import heavy libraries (torch, ultralytics, mlflow) lazily, inside the
-command function, so ``yololab --help`` stays fast.
+Every module in :mod:`yololab.cli.commands` defines ``register(app)``, which adds its command(s) to a typer
+application (and may define ``prepare(commands)``, called with the click commands typer built from them). The
+application built here loads those modules lazily: ``yololab eval-mot ...`` imports only ``commands/eval_mot.py``
+(a command ``a-b`` is looked for in module ``a_b`` first); anything else - ``yololab --help``, a command defined in a
+module of another name, a mistyped command - loads them all, in module order, so the help lists the commands as
+before. Commands import heavy libraries (torch, ultralytics, mlflow) lazily too, inside the command function, so a
+command starts with only what it uses.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from yololab import __version__
 from yololab.cli import commands
 
+__all__ = ["app", "plain_coercion"]
+
+
+class _PlainCoercion:
+    """Typer's runtime coercion of one option, without pydantic (see :func:`plain_coercion`)."""
+
+    def __init__(self, convert: Callable[[Any], Any]):
+        self.convert = convert
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        """The option's value from what click parsed (``None`` stays ``None``; a repeated option gives a list)."""
+        multiple = param.multiple or param.nargs == -1
+        if value is None:
+            return () if multiple else None
+        if multiple:
+            if isinstance(value, str):
+                raise typer.BadParameter("Value must be an iterable.", ctx=ctx, param=param)
+            return [self._one(v, param, ctx) for v in value]
+        return self._one(value, param, ctx)
+
+    def _one(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return self.convert(value)
+        except (TypeError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _plain_help(command: Any) -> None:
+    """The help flag of ``command``, once click creates it, converted with ``bool``."""
+    create = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = create(ctx)
+        if option is not None and getattr(option, "_runtime_param", "absent") is None:
+            option._runtime_param = _PlainCoercion(bool)
+        return option
+
+    command.get_help_option = get_help_option
+
+
+def plain_coercion(command: Any, convert: dict[str, Callable[[Any], Any]]) -> None:
+    """Let a command's options (and ``--help``) be converted by plain functions instead of pydantic.
+
+    Typer (0.29) turns every option's text into its value with a pydantic ``TypeAdapter``, built the first time the
+    option is parsed: importing pydantic and building the adapters takes 0.05-0.1 s. For options whose types are
+    plain (paths, strings, numbers), ``convert[name]`` does the same: a ``ValueError`` becomes typer's
+    ``BadParameter`` naming the option. Only where typer keeps the coercion in an unset ``_runtime_param``
+    attribute; elsewhere typer's own coercion stays, and the command is as correct, just slower to start.
+    """
+    for param in command.params:
+        function = convert.get(param.name or "")
+        if function is not None and getattr(param, "_runtime_param", "absent") is None:
+            param._runtime_param = _PlainCoercion(function)
+    _plain_help(command)
+
+
+def _command_modules() -> list[str]:
+    """Names of the modules in :mod:`yololab.cli.commands`, sorted."""
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+
+
+class _LazyCommands(TyperGroup):
+    """The root command group: command modules are imported the first time one of their commands is asked for."""
+
+    _complete = False
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """Click's ``--help`` flag, converted with ``bool`` (see :func:`plain_coercion`)."""
+        option = super().get_help_option(ctx)
+        if option is not None and getattr(option, "_runtime_param", "absent") is None:
+            option._runtime_param = _PlainCoercion(bool)
+        return option
+
+    def _load(self, modules: list[str]) -> dict[str, Any]:
+        """The click commands the given modules register, in registration order (commands, then groups)."""
+        sub = typer.Typer(rich_markup_mode=self.rich_markup_mode, add_completion=False)
+        loaded = [importlib.import_module(f"{commands.__name__}.{name}") for name in modules]
+        for module in loaded:
+            module.register(sub)
+        built = dict(typer.main.get_group(sub).commands)
+        for module in loaded:  # a module may adjust its built commands: ``prepare(commands)``
+            if hasattr(module, "prepare"):
+                module.prepare(built)
+        return built
+
+    def _load_all(self) -> None:
+        if not self._complete:
+            self.commands = self._load(_command_modules())
+            self._complete = True
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, importing its module (``a-b`` -> ``a_b``, else every module) on first use."""
+        if cmd_name not in self.commands and not self._complete:
+            module = cmd_name.replace("-", "_")
+            found = self._load([module]) if module in _command_modules() else {}
+            if cmd_name in found:
+                self.commands[cmd_name] = found[cmd_name]
+            else:
+                self._load_all()
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command, in module order (loads all command modules)."""
+        self._load_all()
+        return super().list_commands(ctx)
+
+
 app = typer.Typer(
     name="yololab",
+    cls=_LazyCommands,
     help=(
         "Run YOLO experiments - training, inference benchmarks with multi-object tracking, quantization "
         "comparisons - and record each one in MLflow with one fixed, comparable set of metrics "
@@ -41,9 +156,3 @@ def _main(
     ),
 ) -> None:
     """Run YOLO experiments and record them in MLflow with one comparable metric schema."""
-
-
-for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-    importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
-
-__all__ = ["app"]

@@ -151,3 +151,42 @@ def test_multi_class_needs_prediction_classes() -> None:
     seq = sequence_from_rows("s", gt, gt[:, :6], num_frames=1)
     with pytest.raises(MOTDataError, match=r"s predictions: predictions have no class column"):
         evaluate_mot([seq], classes=[1, 2])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[Sequence]\nname=x\nseqLength=12\nframeRate=30\n",
+        "; comment\n[Sequence]\nname = x\nSEQLENGTH : 12\n\n[Other]\nseqLength=3\n",
+        "[DEFAULT]\nseqLength=12\n[Sequence]\nname=x\n",  # configparser: defaults apply to every section
+        "[Sequence]\nname=%(other)s\nother=x\nseqLength=12\n",  # interpolation (configparser)
+    ],
+)
+def test_seqinfo_reads_as_configparser_does(tmp_path: Path, text: str) -> None:
+    import configparser
+
+    path = tmp_path / "seqinfo.ini"
+    path.write_text(text)
+    ini = configparser.ConfigParser()
+    ini.read_string(text)
+    info = read_seqinfo(path)
+    assert info.seq_length == int(ini.get("Sequence", "seqLength").split()[0]) and info.name == ini.get(
+        "Sequence", "name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("[Sequence]\nseqLength=1\nseqLength=2\n", "not a valid seqinfo.ini"),  # duplicate option
+        ("seqLength=5\n", "not a valid seqinfo.ini"),  # no section header
+        ("[Sequence]\nname=%bad\nseqLength=5\n", "not a valid seqinfo.ini"),  # bad interpolation
+        ("[Other]\nseqLength=5\n", r"no seqLength in section \[Sequence\]"),
+        ("[Sequence]\nseqLength=12\n  continued\n", r"seqLength='12\\ncontinued'; expected a positive integer"),
+    ],
+)
+def test_bad_seqinfo_errors_as_configparser_does(tmp_path: Path, text: str, pattern: str) -> None:
+    path = tmp_path / "seqinfo.ini"
+    path.write_text(text)
+    with pytest.raises(MOTDataError, match=pattern):
+        read_seqinfo(path)

@@ -3,18 +3,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from yololab.data.synthetic_config import SyntheticWorldConfig
 
-_D = SyntheticWorldConfig()
-"""The defaults every option shows (one source of truth: the config model)."""
+class _OnDemand(TyperGroup):
+    """The ``data`` group; its commands are built when first asked for.
+
+    Their option defaults come from :class:`~yololab.data.synthetic_config.SyntheticWorldConfig` (pydantic), which so
+    is imported only by ``yololab data ...`` and help that lists these commands, not by other commands.
+    """
+
+    def _ensure(self) -> None:
+        if not self.commands:
+            sub = typer.Typer(rich_markup_mode=self.rich_markup_mode, add_completion=False)
+            _register_synth(sub)
+            self.commands = dict(typer.main.get_group(sub).commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name`` (builds the group's commands on first use)."""
+        self._ensure()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The group's commands (builds them on first use)."""
+        self._ensure()
+        return super().list_commands(ctx)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``data`` command group to the yololab application."""
-    data_app = typer.Typer(help="Datasets yololab generates itself.", no_args_is_help=True)
+    app.add_typer(
+        typer.Typer(cls=_OnDemand, help="Datasets yololab generates itself.", no_args_is_help=True), name="data"
+    )
+
+
+def _register_synth(data_app: typer.Typer) -> None:
+    """Add ``synth``; its defaults are the config model's (one source of truth)."""
+    from yololab.data.synthetic_config import SyntheticWorldConfig
+
+    _D = SyntheticWorldConfig()
 
     @data_app.command("synth")
     def synth(
@@ -90,5 +120,3 @@ def register(app: typer.Typer) -> None:
         speed = world.num_frames / world.elapsed_s if world.elapsed_s > 0 else float("nan")
         table.add_row("speed", f"{speed:.0f} frames/s")
         console.print(table)
-
-    app.add_typer(data_app, name="data")

@@ -7,7 +7,9 @@ Typical use (in memory, e.g. from the inference runner)::
     result = evaluate_mot([seq])                    # benchmark="MOT17" for MOTChallenge preprocessing
     metrics = to_mot_metrics(result)                # MOTMetrics, with per-sequence values
 
-From files: :func:`load_benchmark` (a MOTChallenge-layout folder) then :func:`evaluate_mot`.
+From files: :func:`load_benchmark` (a MOTChallenge-layout folder) then :func:`evaluate_mot`; several trackers at once,
+the ground truth read once, sequences in worker processes: :func:`yololab.metrics.mot.batch.evaluate_benchmark`
+(what ``yololab eval-mot`` runs; the same numbers, bit for bit).
 """
 
 from yololab.metrics.mot.boxes import iou_matrix, iou_pairs

@@ -68,21 +68,43 @@ def iou_matrix(boxes1_xywh: np.ndarray, boxes2_xywh: np.ndarray) -> np.ndarray:
 
 
 def _candidate_ranges(
-    gt_frame: np.ndarray, g_xyxy: np.ndarray, pred_frame: np.ndarray, p_xyxy: np.ndarray
+    gt_frame: np.ndarray,
+    gx1: np.ndarray,
+    gx2: np.ndarray,
+    pred_frame: np.ndarray,
+    px1: np.ndarray,
+    px2: np.ndarray,
+    half: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each ground-truth box, the range of predictions that may overlap it.
 
     The range ``lo:hi`` of predictions (in ``order``, sorted by frame then x1) of the same frame whose x1 lies in
-    ``(x1_gt - max_pred_width - 1, x2_gt + 1)`` - a superset of those overlapping it.
+    ``(x1_gt - w - 1, x2_gt + 1)``, ``w`` the widest prediction of that frame - a superset of those overlapping it
+    (the 1-pixel margins cover the rounding of the sort keys). For the ground-truth rows flagged in ``half``, only
+    predictions that may reach IoU >= 0.5: ``x1`` within ``[x1_gt - 1.55 w_gt, x1_gt + 0.51 w_gt]`` (IoU >= t needs
+    an x-overlap of at least ``t * w_gt`` and a prediction at most ``w_gt / t`` wide, so for ``t`` just below 0.5
+    ``x1`` lies in ``[x1_gt - (1/t - t) w_gt, x1_gt + (1 - t) w_gt]``), with the same margins.
     """
-    x0 = min(g_xyxy[:, 0].min(), p_xyxy[:, 0].min())
-    max_w = float((p_xyxy[:, 2] - p_xyxy[:, 0]).max())
-    span = float(max(g_xyxy[:, 2].max(), p_xyxy[:, 2].max()) - x0) + max_w + 4.0
-    order = np.lexsort((p_xyxy[:, 0], pred_frame))
-    key = pred_frame[order] * span + (p_xyxy[order, 0] - x0)
+    x0 = min(gx1.min(), px1.min())
+    width = px2 - px1
+    max_w = float(width.max())
+    span = float(max(gx2.max(), px2.max()) - x0) + max_w + 4.0
+    key = pred_frame * span + (px1 - x0)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    firsts = np.flatnonzero(np.concatenate([[True], pred_frame[1:] != pred_frame[:-1]]))  # predictions by frame
+    frames = pred_frame[firsts]
+    widest = np.maximum.reduceat(width, firsts)
+    at = np.minimum(np.searchsorted(frames, gt_frame), frames.size - 1)
+    frame_w = np.where(frames[at] == gt_frame, widest[at], 0.0)
     base = gt_frame * span - x0
-    lo = np.searchsorted(key, base + g_xyxy[:, 0] - max_w - 1.0, side="left")
-    hi = np.searchsorted(key, base + g_xyxy[:, 2] + 1.0, side="right")
+    left, right = gx1 - frame_w, gx2
+    if half is not None:
+        gw = gx2 - gx1
+        left = np.where(half, np.maximum(left, gx1 - 1.55 * gw), left)
+        right = np.where(half, np.minimum(right, gx1 + 0.51 * gw), right)
+    lo = np.searchsorted(key, base + left - 1.0, side="left")
+    hi = np.searchsorted(key, base + right + 1.0, side="right")
     return order, lo, np.maximum(hi, lo)
 
 
@@ -91,6 +113,7 @@ def overlapping_pairs(
     gt_boxes_xywh: np.ndarray,
     pred_frame: np.ndarray,
     pred_boxes_xywh: np.ndarray,
+    half: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every ground-truth/prediction pair of the same frame with IoU > 0, in row-major frame order.
 
@@ -101,6 +124,8 @@ def overlapping_pairs(
         gt_boxes_xywh: ``(G, 4)`` ground-truth boxes.
         pred_frame: ``(P,)`` 0-based frame of each predicted box, non-decreasing.
         pred_boxes_xywh: ``(P, 4)`` predicted boxes.
+        half: optional ``(G,)`` bool, ground-truth rows that need only the pairs with IoU >= 0.5 - eps (MOTChallenge
+            preprocessing matches every ground-truth box at that threshold, and evaluates only some of them).
 
     Returns:
         ``(pair_gt, pair_pred, iou)``: row indices into each side and the IoU, ordered by frame, then ground-truth
@@ -109,10 +134,12 @@ def overlapping_pairs(
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
     if len(gt_frame) == 0 or len(pred_frame) == 0:
         return empty
-    g_xyxy, p_xyxy = xywh_to_xyxy(gt_boxes_xywh), xywh_to_xyxy(pred_boxes_xywh)
-    g_area = (g_xyxy[:, 2] - g_xyxy[:, 0]) * (g_xyxy[:, 3] - g_xyxy[:, 1])
-    p_area = (p_xyxy[:, 2] - p_xyxy[:, 0]) * (p_xyxy[:, 3] - p_xyxy[:, 1])
-    order, lo, hi = _candidate_ranges(gt_frame, g_xyxy, pred_frame, p_xyxy)
+    g, p = np.asarray(gt_boxes_xywh, np.float64), np.asarray(pred_boxes_xywh, np.float64)
+    gx1, gy1, px1, py1 = g[:, 0].copy(), g[:, 1].copy(), p[:, 0].copy(), p[:, 1].copy()
+    gx2, gy2, px2, py2 = gx1 + g[:, 2], gy1 + g[:, 3], px1 + p[:, 2], py1 + p[:, 3]  # x2 = x + w, as TrackEval
+    g_area = (gx2 - gx1) * (gy2 - gy1)
+    p_area = (px2 - px1) * (py2 - py1)
+    order, lo, hi = _candidate_ranges(gt_frame, gx1, gx2, pred_frame, px1, px2, half)
     counts = hi - lo
     cum = np.cumsum(counts)
     out_g, out_p, out_iou = [], [], []
@@ -125,14 +152,19 @@ def overlapping_pairs(
         if total:
             gi = np.repeat(np.arange(start, stop), c)
             pj = order[np.arange(total) - np.repeat(np.cumsum(c) - c, c) + np.repeat(lo[start:stop], c)]
-            iw = np.minimum(g_xyxy[gi, 2], p_xyxy[pj, 2]) - np.maximum(g_xyxy[gi, 0], p_xyxy[pj, 0])
-            keep = iw > 0
+            iw = np.minimum(gx2[gi], px2[pj])
+            iw -= np.maximum(gx1[gi], px1[pj])
+            keep = np.flatnonzero(iw > 0)
             gi, pj, iw = gi[keep], pj[keep], iw[keep]
-            ih = np.minimum(g_xyxy[gi, 3], p_xyxy[pj, 3]) - np.maximum(g_xyxy[gi, 1], p_xyxy[pj, 1])
-            keep = ih > 0
-            gi, pj, iw, ih = gi[keep], pj[keep], iw[keep], ih[keep]
-            iou = _iou_from_parts(iw * ih, g_area[gi], p_area[pj])
+            ih = np.minimum(gy2[gi], py2[pj])
+            ih -= np.maximum(gy1[gi], py1[pj])
+            keep = np.flatnonzero(ih > 0)
+            gi, pj = gi[keep], pj[keep]
+            iou = _iou_from_parts(iw[keep] * ih[keep], g_area[gi], p_area[pj])
             keep = iou > 0
+            if half is not None:
+                keep &= ~half[gi] | (iou >= 0.5 - EPS)
+            keep = np.flatnonzero(keep)
             out_g.append(gi[keep])
             out_p.append(pj[keep])
             out_iou.append(iou[keep])

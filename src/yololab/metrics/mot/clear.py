@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from yololab.metrics.mot.boxes import EPS
 from yololab.metrics.mot.frames import PreparedSequence
-from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames
+from yololab.metrics.mot.matching import DenseFrames, FrameIndex, linear_sum_assignment, star_conflicts
 
 __all__ = ["ClearCounts", "ClearMetrics", "combine_clear", "compute_clear"]
 
@@ -115,51 +114,113 @@ def _previous_active(active: np.ndarray) -> np.ndarray:
     return np.concatenate([[-1], prev[:-1]])
 
 
-def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All CLEAR matches ``(gt_row, pred_row, iou)``, in no particular order.
+def _previous_rows(data: PreparedSequence, prev_active: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For the given ground-truth rows, the row of the same id in the previous active frame (-1 if none)."""
+    frames = data.num_frames + 1
+    key = data.gt_ids * frames + data.gt_frame
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    prev = prev_active[data.gt_frame[rows]]
+    want = data.gt_ids[rows] * frames + prev
+    at = np.minimum(np.searchsorted(sorted_key, want), key.size - 1)
+    found = (prev >= 0) & (sorted_key[at] == want)
+    return np.where(found, order[at], -1)
 
-    Frames without conflicts take every candidate; the others are solved in time order on TrackEval's score
-    matrix ``1000 * continues_previous_match + IoU`` (0 below the threshold).
+
+def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All CLEAR matches ``(gt_row, pred_row, iou)``, ordered by ground-truth row.
+
+    TrackEval solves every frame on the score matrix ``1000 * continues_previous_match + IoU`` (0 below the
+    threshold), in time order, the bonus coming from the previous active frame's matches. Here pairs that share no
+    box are matched outright; a conflict that is a star (:func:`~yololab.metrics.mot.matching.star_conflicts`)
+    takes its pair that continues the previous match (the bonus, at most one per star) or else its best IoU; the
+    remaining frames are solved on TrackEval's very matrix. Frames are visited in time order, so each bonus reads
+    final matches.
     """
     cand = data.pair_iou >= threshold - EPS
     c_gt, c_pred, c_iou = data.pair_gt[cand], data.pair_pred[cand], data.pair_iou[cand]
     c_frame = data.gt_frame[c_gt]
-    hard = conflict_frames(c_frame, c_gt, c_pred, data.num_gt_dets, data.num_pred_dets)
-    if hard.size == 0:
+    conflicts = star_conflicts(c_frame, c_gt, c_pred, c_iou, data.num_gt_dets, data.num_pred_dets)
+    if not conflicts.busy.any():
         return c_gt, c_pred, c_iou
+    alone = ~conflicts.busy
+    match = np.full(data.num_gt_dets, -1, np.int64)
+    match[c_gt[alone]] = c_pred[alone]
+    open_row = np.zeros(data.num_gt_dets, bool)  # its match is decided below
+    open_row[c_gt[conflicts.busy]] = True
     index = FrameIndex(data.gt_frame, data.pred_frame, c_frame, data.num_frames)
     active = (np.diff(index.g_off) > 0) & (np.diff(index.p_off) > 0)
-    prev_active = _previous_active(active)[hard].tolist()
-    is_hard = np.zeros(data.num_frames, bool)
-    is_hard[hard] = True
-    dense = DenseFrames(index, hard, c_gt, c_pred, c_frame, data.num_frames)
+    dense_frames = conflicts.dense_frames
+    dense = DenseFrames(index, dense_frames, c_gt, c_pred, c_frame, data.num_frames)
+    # Rows whose previous match the bonus reads: the star pairs' and every row of a densely solved frame.
+    star_gt = c_gt[conflicts.star_pairs]
+    dense_rows = (
+        np.repeat(dense.g0, dense.n_g)
+        + np.arange(int(dense.n_g.sum()))
+        - np.repeat(np.cumsum(dense.n_g) - dense.n_g, dense.n_g)
+    )
+    asked = np.concatenate([star_gt, dense_rows])
+    prev = _previous_rows(data, _previous_active(active), asked)
+    # The previous active frame's matched prediction id of each asked row: known now unless that row is open.
+    pred_ids = data.pred_ids
+    prev_match = np.where(prev >= 0, match[np.maximum(prev, 0)], -1)
+    prev_pid = np.where(prev_match >= 0, pred_ids[np.maximum(prev_match, 0)], -1)
+    prev_open = (prev >= 0) & open_row[np.maximum(prev, 0)]
+    prev_pid[prev_open] = -2  # read the decision made earlier in time
+    n_star = star_gt.size
+    star_prev_pid, dense_prev_pid = prev_pid[:n_star].tolist(), prev_pid[n_star:]
+    star_prev_row = prev[:n_star].tolist()
+    dense_prev_row = prev[n_star:]
+    pid = pred_ids.tolist()
+    s_gt = star_gt.tolist()
+    s_pred = c_pred[conflicts.star_pairs].tolist()
+    s_pid = pred_ids[c_pred[conflicts.star_pairs]].tolist()
+    s_start = conflicts.star_start.tolist()
+    events = [(t, 0, k) for k, t in enumerate(dense_frames.tolist())]
+    events += [(t, 1, k) for k, t in enumerate(conflicts.star_frame.tolist())]
+    events.sort()
     sims = dense.views(dense.fill(c_iou))
-    gt_ids, pred_ids = data.gt_ids, data.pred_ids
-    g0, g1 = dense.g0.tolist(), (dense.g0 + dense.n_g).tolist()
-    p0, p1 = dense.p0.tolist(), (dense.p0 + dense.n_p).tolist()
-    pair_off = index.pair_off
-    solved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    prev_pred_of = np.full(data.num_gt_ids, -1, np.int64)
-    for k, t in enumerate(hard.tolist()):
-        prev_pred_of[:] = -1
-        tp = prev_active[k]
-        if tp >= 0:
-            if is_hard[tp]:
-                pg, pp, _ = solved[tp]
-            else:
-                pg, pp = c_gt[pair_off[tp] : pair_off[tp + 1]], c_pred[pair_off[tp] : pair_off[tp + 1]]
-            prev_pred_of[gt_ids[pg]] = pred_ids[pp]
+    g0, p0, n_g = dense.g0.tolist(), dense.p0.tolist(), dense.n_g.tolist()
+    dense_start = (np.cumsum(dense.n_g) - dense.n_g).tolist()
+    decided: dict[int, int] = {}  # ground-truth row of a conflict -> its matched prediction row (absent: unmatched)
+    for _, kind, k in events:
+        if kind:  # a star: the pair continuing the previous match, else the best one (its first)
+            lo, hi = s_start[k], s_start[k + 1]
+            chosen = lo
+            for e in range(lo, hi):
+                want = star_prev_pid[e]
+                if want == -2:
+                    row = decided.get(star_prev_row[e], -1)
+                    want = pid[row] if row >= 0 else -1
+                if want >= 0 and want == s_pid[e]:
+                    chosen = e
+                    break
+            decided[s_gt[chosen]] = s_pred[chosen]
+            continue
+        a, n, start = g0[k], n_g[k], dense_start[k]
+        want = dense_prev_pid[start : start + n]
+        later = np.flatnonzero(want == -2)
+        if later.size:
+            want = want.copy()
+            rows_then = [decided.get(r, -1) for r in dense_prev_row[start + later].tolist()]
+            want[later] = [pid[r] if r >= 0 else -1 for r in rows_then]
         sim = sims[k]
-        bonus = prev_pred_of[gt_ids[g0[k] : g1[k]]][:, None] == pred_ids[p0[k] : p1[k]][None, :]
+        bonus = want[:, None] == pred_ids[p0[k] : p0[k] + sim.shape[1]][None, :]
         score = 1000 * (bonus & (sim > 0)) + sim  # 0 where IoU is below the threshold (sim holds 0 there)
         rows, cols = linear_sum_assignment(-score)
         ok = score[rows, cols] > 0 + EPS
-        rows, cols = rows[ok], cols[ok]
-        solved[t] = (rows + g0[k], cols + p0[k], sim[rows, cols])
-    keep = ~is_hard[c_frame]
-    parts = [(c_gt[keep], c_pred[keep], c_iou[keep]), *solved.values()]
-    m_gt, m_pred, m_iou = (np.concatenate(x) for x in zip(*parts, strict=True))
-    return m_gt, m_pred, m_iou
+        decided.update(zip((rows[ok] + a).tolist(), (cols[ok] + p0[k]).tolist(), strict=True))
+    match[open_row] = -1
+    if decided:
+        match[np.fromiter(decided.keys(), np.int64, len(decided))] = np.fromiter(
+            decided.values(), np.int64, len(decided)
+        )
+    m_gt = np.flatnonzero(match >= 0)
+    m_pred = match[m_gt]
+    # IoU of each match: look the pair up among the candidates (keys increase: row-major order).
+    keys = c_gt * data.num_pred_dets + c_pred
+    at = np.searchsorted(keys, m_gt * data.num_pred_dets + m_pred)
+    return m_gt, m_pred, c_iou[at]
 
 
 def compute_clear(data: PreparedSequence, *, threshold: float = 0.5) -> ClearMetrics:
@@ -190,7 +251,7 @@ def compute_clear(data: PreparedSequence, *, threshold: float = 0.5) -> ClearMet
     rank = active_rank[frame]
     continued = same_track & np.concatenate([[False], rank[1:] == rank[:-1] + 1])[: gid.size]
     starts = int(np.count_nonzero(~continued))
-    tracked_ids = int(np.unique(gid).size)
+    tracked_ids = int(np.count_nonzero(np.bincount(gid, minlength=data.num_gt_ids)))
     gt_count = np.bincount(data.gt_ids, minlength=data.num_gt_ids)
     matched_count = np.bincount(gid, minlength=data.num_gt_ids)
     ratio = matched_count[gt_count > 0] / gt_count[gt_count > 0]

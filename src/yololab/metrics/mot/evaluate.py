@@ -287,10 +287,10 @@ def prepare_sequence(
     if benchmark != "none":
         check_mot_classes(seq.gt, gt_origin)
         check_pedestrian_predictions(seq.pred, pred_origin)
-    pairs = pair_sequence(seq)
+    pairs = pair_sequence(seq, evaluated=_evaluated_pedestrians if benchmark != "none" else None)
     gt_ok = not_zero_marked(pairs.gt)
     if benchmark != "none":
-        gt_keep = gt_ok & (pairs.gt.classes == PEDESTRIAN) if len(pairs.gt) else gt_ok
+        gt_keep = _evaluated_pedestrians(pairs.gt) if len(pairs.gt) else gt_ok
         pred_keep = ~distractor_matches(pairs, DISTRACTOR_CLASSES[benchmark])
         return {PEDESTRIAN: prepare_class(pairs, gt_keep, pred_keep)}
     if classes is None:
@@ -299,6 +299,11 @@ def prepare_sequence(
         if len(frames) and frames.classes is None:
             raise MOTDataError(f"{origin.source}: {side} have no class column; expected a class per box")
     return {c: prepare_class(pairs, gt_ok & _of_class(pairs.gt, c), _of_class(pairs.pred, c)) for c in classes}
+
+
+def _evaluated_pedestrians(gt: Frames) -> np.ndarray:
+    """MOTChallenge: the ground truth evaluated is the pedestrians (class 1) that are not zero-marked."""
+    return not_zero_marked(gt) & (gt.classes == PEDESTRIAN)
 
 
 def _of_class(frames: Frames, cls: int) -> np.ndarray:

@@ -19,11 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from yololab.metrics.mot.boxes import EPS
 from yololab.metrics.mot.frames import PreparedSequence
-from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames, pairwise_row_sums
+from yololab.metrics.mot.matching import (
+    DenseFrames,
+    FrameIndex,
+    conflict_frames,
+    distinct,
+    linear_sum_assignment,
+    pairwise_row_sums,
+)
 
 __all__ = ["ALPHAS", "HotaMetrics", "combine_hota", "combine_hota_class_averaged", "compute_hota"]
 
@@ -121,7 +127,7 @@ def _exact_sums(data: PreparedSequence, index: FrameIndex) -> tuple[np.ndarray, 
         )
         one_col = n_p[p_frame] == 1
         col[one_col] = col_single[one_col]
-    for t in np.unique(g_frame[~exact]).tolist():  # rows of more than 128 predictions: numpy itself
+    for t in distinct(g_frame[~exact]).tolist():  # rows of more than 128 predictions: numpy itself
         lo, hi = index.pair_off[t], index.pair_off[t + 1]
         g0, p0 = index.g_off[t], index.p_off[t]
         sim = np.zeros((index.g_off[t + 1] - g0, index.p_off[t + 1] - p0))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from yololab.metrics.mot.frames import PreparedSequence
+from yololab.metrics.mot.matching import linear_sum_assignment
 
 __all__ = ["IdentityCounts", "IdentityMetrics", "combine_identity", "compute_identity"]
 

@@ -8,10 +8,57 @@ TrackEval builds (same shape, row and column order and values), so ties break id
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
+import sys
+from collections.abc import Callable
 
-__all__ = ["DenseFrames", "FrameIndex", "conflict_frames", "pairwise_row_sums", "solve_max"]
+import numpy as np
+
+__all__ = [
+    "TIE_MARGIN",
+    "DenseFrames",
+    "FrameIndex",
+    "StarConflicts",
+    "conflict_frames",
+    "distinct",
+    "linear_sum_assignment",
+    "pairwise_row_sums",
+    "solve_max",
+    "star_conflicts",
+]
+
+
+def _load_linear_sum_assignment() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """The ``linear_sum_assignment`` of scipy, without importing the rest of ``scipy.optimize``.
+
+    ``scipy.optimize.linear_sum_assignment`` *is* the C function of the extension module
+    ``scipy/optimize/_lsap``; importing ``scipy.optimize`` to reach it costs about 0.4 s (it loads
+    ``scipy.linalg``, ``scipy.sparse``, ...), loading that one extension about 5 ms. The same function, so the same
+    assignments. Falls back to the public import when ``scipy.optimize`` is already loaded or the extension is not
+    where scipy 1.x keeps it.
+    """
+    if "scipy.optimize" not in sys.modules:
+        try:
+            import importlib.machinery
+            import importlib.util
+            from pathlib import Path
+
+            import scipy
+
+            folder = str(Path(scipy.__file__).parent / "optimize")
+            spec = importlib.machinery.PathFinder.find_spec("_lsap", [folder])
+            if spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module.linear_sum_assignment
+        except (ImportError, AttributeError, OSError):
+            pass
+    from scipy.optimize import linear_sum_assignment as public
+
+    return public
+
+
+linear_sum_assignment = _load_linear_sum_assignment()
+"""scipy's Hungarian solver (``scipy.optimize.linear_sum_assignment``): rows, columns of a minimum-cost assignment."""
 
 
 class FrameIndex:
@@ -84,6 +131,23 @@ class DenseFrames:
         return np.searchsorted(self.start, flat_pos, side="right") - 1
 
 
+def distinct(values: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Sorted distinct values of non-negative integers below ``size`` (default: their maximum + 1).
+
+    A presence mask, no sort - and, unlike ``np.unique``, it does not make numpy import ``numpy.ma`` (10 ms, paid by
+    every process).
+
+    Example:
+        >>> distinct(np.array([4, 1, 4, 0])).tolist()
+        [0, 1, 4]
+    """
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    seen = np.zeros(int(values.max()) + 1 if size is None else size, bool)
+    seen[values] = True
+    return np.flatnonzero(seen)
+
+
 def conflict_frames(
     pair_frame: np.ndarray, pair_gt: np.ndarray, pair_pred: np.ndarray, num_gt: int, num_pred: int
 ) -> np.ndarray:
@@ -91,7 +155,95 @@ def conflict_frames(
     deg_g = np.bincount(pair_gt, minlength=num_gt)
     deg_p = np.bincount(pair_pred, minlength=num_pred)
     busy = (deg_g[pair_gt] > 1) | (deg_p[pair_pred] > 1)
-    return np.unique(pair_frame[busy])
+    return distinct(pair_frame[busy])
+
+
+TIE_MARGIN = 1e-6
+"""Smallest lead of a star's best pair over its second for the closed form (see :func:`star_conflicts`)."""
+
+
+class StarConflicts:
+    """The conflicts of a frame-by-frame matching, split into stars (closed form) and the rest (dense solver).
+
+    A conflict component (candidate pairs of one frame connected through shared boxes) is a *star* when one box
+    takes part in all its pairs, so at most one of them can match. With all pair scores positive, every optimal
+    assignment of TrackEval's dense matrix takes each isolated pair (no shared box) and, from each component, an
+    optimal matching of that component; a star's is its best pair. When that best pair leads the second by more
+    than :data:`TIE_MARGIN` (scores of at most 1001, so about 1e5 times the solver's rounding), it is the only
+    optimum, and ``linear_sum_assignment`` on the dense matrix returns it - whatever its tie-breaking. Frames with a
+    component that is not a star, or a star whose two best pairs are that close, are left to the dense solver.
+
+    Attributes:
+        busy: ``(M,)`` bool, the pair shares a box with another pair of its frame.
+        dense_frames: sorted frames to solve with the dense matrix.
+        star_pairs: pairs of the stars of the other frames, star by star (frames increasing), each star's pairs by
+            decreasing score (ties in pair order).
+        star_start: ``(S + 1,)`` offsets of each star's pairs in ``star_pairs``.
+        star_frame: ``(S,)`` frame of each star.
+    """
+
+    __slots__ = ("busy", "dense_frames", "star_frame", "star_pairs", "star_start")
+
+    def __init__(
+        self,
+        busy: np.ndarray,
+        dense_frames: np.ndarray,
+        star_pairs: np.ndarray,
+        star_start: np.ndarray,
+        star_frame: np.ndarray,
+    ):
+        self.busy = busy
+        self.dense_frames = dense_frames
+        self.star_pairs = star_pairs
+        self.star_start = star_start
+        self.star_frame = star_frame
+
+
+def star_conflicts(
+    pair_frame: np.ndarray,
+    pair_gt: np.ndarray,
+    pair_pred: np.ndarray,
+    score: np.ndarray,
+    num_gt: int,
+    num_pred: int,
+) -> StarConflicts:
+    """Classify the conflicts of the candidate pairs (see :class:`StarConflicts`).
+
+    Args:
+        pair_frame: ``(M,)`` frame of each candidate pair, non-decreasing.
+        pair_gt: ``(M,)`` ground-truth row of each pair.
+        pair_pred: ``(M,)`` predicted row of each pair.
+        score: ``(M,)`` the pair's score without any bonus (a star with a bonus pair is decided by the caller).
+        num_gt: ground-truth rows.
+        num_pred: predicted rows.
+    """
+    deg_g = np.bincount(pair_gt, minlength=num_gt)[pair_gt]
+    deg_p = np.bincount(pair_pred, minlength=num_pred)[pair_pred]
+    busy = (deg_g > 1) | (deg_p > 1)
+    both = (deg_g > 1) & (deg_p > 1)  # an edge between two shared boxes: not a star
+    size = int(pair_frame.max()) + 1 if pair_frame.size else 0
+    dense_frame = np.zeros(size, bool)
+    dense_frame[pair_frame[both]] = True
+    star = np.flatnonzero(busy & ~both & ~dense_frame[pair_frame])
+    center = np.where(deg_g[star] > 1, pair_gt[star], num_gt + pair_pred[star])
+    order = np.lexsort((-score[star], center, pair_frame[star]))
+    pairs, center = star[order], center[order]
+    first = np.flatnonzero(np.concatenate([[True], center[1:] != center[:-1]])) if pairs.size else np.zeros(0, np.int64)
+    lead = score[pairs[first]] - score[pairs[first + 1]]  # every star has at least two pairs
+    frames = pair_frame[pairs[first]]
+    dense_frame[frames[lead <= TIE_MARGIN]] = True
+    dense = np.flatnonzero(dense_frame)
+    keep = ~dense_frame[frames]
+    start = np.concatenate([first, [pairs.size]])
+    sizes = np.diff(start)[keep]
+    kept = np.repeat(keep, np.diff(start))
+    return StarConflicts(
+        busy,
+        dense,
+        pairs[kept],
+        np.concatenate([[0], np.cumsum(sizes)]),
+        frames[keep],
+    )
 
 
 def solve_max(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

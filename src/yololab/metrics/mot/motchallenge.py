@@ -8,8 +8,10 @@ Layout (MOT16/17/20, DanceTrack, yololab's synthetic sequences)::
     SEQMAP (optional)                    a header line, then one sequence name per line
 
 Errors (:class:`~yololab.metrics.mot.frames.MOTDataError`, naming file and line) and warnings
-(:class:`MOTDataWarning`) are listed in ``docs/mot.md``. Nothing is dropped silently. Files are parsed with
-pandas' C reader when pandas is importable, else with numpy; Python only looks at lines to explain an error.
+(:class:`MOTDataWarning`) are listed in ``docs/mot.md``. Nothing is dropped silently. Plain comma-separated files are
+parsed by :func:`~yololab.metrics.mot.textparse.parse_rows` (vectorised numpy, every value as ``float()`` reads it);
+other layouts (whitespace-separated, blank lines, padding) by ``numpy.loadtxt``; Python only looks at lines to explain
+an error.
 """
 
 from __future__ import annotations
@@ -26,18 +28,26 @@ import numpy as np
 
 from yololab.metrics.mot.frames import Frames, MOTDataError, MOTSequence
 from yololab.metrics.mot.prepare import RowOrigin
+from yololab.metrics.mot.textparse import parse_rows
 
 __all__ = [
+    "FolderPlan",
+    "GroundTruthReader",
     "LazySequences",
     "MOTDataWarning",
     "MOTFolder",
     "detect_benchmark",
+    "frames_from_bytes",
     "load_benchmark",
+    "missing_result_warning",
+    "plan_benchmark",
+    "read_bytes",
     "read_class_list",
     "read_mot_file",
     "read_seqinfo",
     "read_seqmap",
     "resolve_benchmark",
+    "sequence_length",
     "write_mot_file",
 ]
 
@@ -100,37 +110,37 @@ def _line_numbers(data: bytes, num_rows: int) -> np.ndarray | None:
     return np.asarray(numbers) if len(numbers) == num_rows else None
 
 
-def _parse(path: Path, data: bytes) -> np.ndarray:
-    """All rows as a float64 array, or raise the diagnosis."""
+_TRAILING_COMMA = re.compile(rb",[ \t]*(\r?)$", re.MULTILINE)
+
+
+def _parse_general(path: Path, data: bytes) -> np.ndarray:
+    """Rows of any layout ``numpy.loadtxt`` reads (whitespace or commas, blank lines, padding), or the diagnosis."""
+    from io import BytesIO
+
     stripped = data.lstrip()
     first = stripped[: stripped.find(b"\n")] if b"\n" in stripped else stripped
     comma = b"," in first
+    if comma:
+        lines = [ln for ln in data.splitlines() if ln.strip()]
+        if lines and all(ln.rstrip().endswith(b",") for ln in lines):
+            data = _TRAILING_COMMA.sub(rb"\1", data)  # a trailing comma on every line: an empty last column
     try:
-        from io import BytesIO
-
-        import pandas as pd  # optional accelerator; numpy otherwise
-
-        frame = pd.read_csv(
-            BytesIO(data),
-            header=None,
-            sep="," if comma else r"\s+",
-            skipinitialspace=True,
-            dtype=np.float64,
-            engine="c",
-        )
-        if comma and frame.shape[1] > 1 and frame.iloc[:, -1].isna().all():
-            frame = frame.iloc[:, :-1]  # a trailing comma on every line
-        arr = frame.to_numpy(dtype=np.float64)
-    except ImportError:
-        try:
-            arr = np.loadtxt(path, delimiter="," if comma else None, ndmin=2, dtype=np.float64)
-        except ValueError:
-            raise _diagnose(path, data, _MIN_COLUMNS) from None
-    except Exception:
+        return np.loadtxt(BytesIO(data), delimiter="," if comma else None, ndmin=2, dtype=np.float64, comments=None)
+    except ValueError:
         raise _diagnose(path, data, _MIN_COLUMNS) from None
+
+
+def _parse(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """All rows as a float64 array and the line number of each, or raise the diagnosis."""
+    fast = parse_rows(data)
+    if fast is not None:
+        arr, lines = fast
+    else:
+        arr = _parse_general(path, data)
+        lines = None
     if arr.ndim != 2 or arr.shape[1] < _MIN_COLUMNS or not np.isfinite(arr).all():
         raise _diagnose(path, data, _MIN_COLUMNS)
-    return arr
+    return arr, _line_numbers(data, arr.shape[0]) if lines is None else lines
 
 
 def read_mot_file(path: str | Path) -> tuple[Frames, RowOrigin]:
@@ -151,15 +161,24 @@ def read_mot_file(path: str | Path) -> tuple[Frames, RowOrigin]:
             infinity, a frame number or id that is not an integer.
     """
     path = Path(path)
+    return frames_from_bytes(path, read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a file, or a :class:`MOTDataError` naming it."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise MOTDataError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def frames_from_bytes(path: Path, data: bytes) -> tuple[Frames, RowOrigin]:
+    """:func:`read_mot_file` on bytes already read (``path`` names the file in messages)."""
     if not data.strip():
-        warnings.warn(f"{path}: empty file, no boxes", MOTDataWarning, stacklevel=2)
+        warnings.warn(f"{path}: empty file, no boxes", MOTDataWarning, stacklevel=3)
         return Frames.empty(), RowOrigin(str(path), np.zeros(0, np.int64))
-    arr = _parse(path, data)
-    origin = RowOrigin(str(path), _line_numbers(data, arr.shape[0]))
+    arr, lines = _parse(path, data)
+    origin = RowOrigin(str(path), lines)
     for col, what in ((0, "frame number"), (1, "id")):
         bad = arr[:, col] != np.round(arr[:, col])
         if bad.any():
@@ -183,17 +202,55 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
         MOTDataError: no ``[Sequence]`` section, or ``seqLength`` missing or not a positive integer.
     """
     path = Path(path)
-    ini = configparser.ConfigParser()
     try:
-        ini.read_string(path.read_text(), source=str(path))
-    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
         raise MOTDataError(f"{path}: not a valid seqinfo.ini ({exc})") from None
-    if not ini.has_option("Sequence", "seqLength"):
+    sections = _plain_ini(text)
+    if sections is None:  # anything but plain "[section]" / "key=value" lines: configparser decides
+        ini = configparser.ConfigParser()
+        try:
+            ini.read_string(text, source=str(path))
+            sections = {name: dict(ini.items(name)) for name in ini.sections()}
+        except configparser.Error as exc:
+            raise MOTDataError(f"{path}: not a valid seqinfo.ini ({exc})") from None
+    sequence = sections.get("Sequence", {})
+    if "seqlength" not in sequence:
         raise MOTDataError(f"{path}: no seqLength in section [Sequence]; expected e.g. 'seqLength=600'")
-    raw = ini.get("Sequence", "seqLength")
+    raw = sequence["seqlength"]
     if not raw.strip().isdigit() or int(raw) < 1:
         raise MOTDataError(f"{path}: seqLength={raw!r}; expected a positive integer")
-    return SeqInfo(name=ini.get("Sequence", "name", fallback=path.parent.name), seq_length=int(raw))
+    return SeqInfo(name=sequence.get("name", path.parent.name), seq_length=int(raw))
+
+
+_INI_HEADER = re.compile(r"\[([A-Za-z0-9_. -]+)\]\s*")
+_INI_OPTION = re.compile(r"([A-Za-z0-9_.-]+)[ \t]*[=:][ \t]*([^%]*?)\s*")
+
+
+def _plain_ini(text: str) -> dict[str, dict[str, str]] | None:
+    """Sections and options of an INI text made only of plain lines, as ``configparser`` reads them; else None.
+
+    Plain: ``[Section]`` headers (not ``DEFAULT``), ``key=value`` options at the start of a line (keys lowercased,
+    values stripped, no ``%``), comments starting with ``#`` or ``;``, blank lines; no section or key twice.
+    ``configparser`` takes about 1 ms a file (a seventh of a small sequence's evaluation).
+    """
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        if not line.strip() or line[0] in "#;":
+            continue
+        header = _INI_HEADER.fullmatch(line)
+        if header is not None:
+            name = header.group(1)
+            if name in sections or name == "DEFAULT":
+                return None
+            current = sections[name] = {}
+            continue
+        option = _INI_OPTION.fullmatch(line)
+        if option is None or current is None or option.group(1).lower() in current:
+            return None
+        current[option.group(1).lower()] = option.group(2)
+    return sections
 
 
 def read_seqmap(path: str | Path) -> list[str]:
@@ -317,7 +374,8 @@ def _pred_folder(pred_dir: Path) -> Path:
     return pred_dir
 
 
-def _sequence_length(seq_dir: Path, gt: Frames, pred: Frames) -> int:
+def sequence_length(seq_dir: Path, gt: Frames, pred: Frames) -> int:
+    """``seqLength`` of ``<seq_dir>/seqinfo.ini``, else the last frame with a box (and a :class:`MOTDataWarning`)."""
     ini = seq_dir / "seqinfo.ini"
     if ini.is_file():
         return read_seqinfo(ini).seq_length
@@ -329,6 +387,107 @@ def _sequence_length(seq_dir: Path, gt: Frames, pred: Frames) -> int:
         stacklevel=3,
     )
     return length
+
+
+def missing_result_warning(pred_dir: Path, name: str) -> str:
+    """The warning for a sequence without a result file."""
+    return (
+        f"{pred_dir / (name + '.txt')}: no result file for sequence {name!r}; evaluated as empty "
+        "(every ground-truth box missed)"
+    )
+
+
+@dataclass(frozen=True)
+class FolderPlan:
+    """What :func:`plan_benchmark` found: the sequences to evaluate and each one's result file.
+
+    Attributes:
+        gt_dir: the ground-truth folder.
+        pred_dir: the folder holding the result files (``data/`` of TrackEval's layout when that is where they are).
+        names: the sequences, in evaluation order.
+        results: sequence -> its result file (sequences without one are absent).
+    """
+
+    gt_dir: Path
+    pred_dir: Path
+    names: list[str]
+    results: dict[str, Path]
+
+
+def plan_benchmark(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    *,
+    seqmap: str | Path | None = None,
+    names: list[str] | None = None,
+) -> FolderPlan:
+    """Find the sequences and result files :func:`load_benchmark` reads (it checks the folders; reads no data).
+
+    Raises:
+        MOTDataError: as :func:`load_benchmark`, for everything that can be told without reading the files.
+    """
+    gt_dir, pred_dir = Path(gt_dir), _pred_folder(Path(pred_dir))
+    if not gt_dir.is_dir():
+        raise MOTDataError(f"{gt_dir}: ground-truth folder not found")
+    if not pred_dir.is_dir():
+        raise MOTDataError(f"{pred_dir}: prediction folder not found")
+    available = sorted(p.parent.parent.name for p in gt_dir.glob("*/gt/gt.txt"))
+    if seqmap is not None:
+        names = read_seqmap(seqmap)
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise MOTDataError(f"{seqmap}: sequence {missing[0]!r} has no {gt_dir / missing[0] / 'gt' / 'gt.txt'}")
+    elif names is not None:
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise MOTDataError(f"sequence {missing[0]!r} has no {gt_dir / missing[0] / 'gt' / 'gt.txt'}")
+    else:
+        names = available
+    if not names:
+        raise MOTDataError(f"{gt_dir}: no sequences found; expected <sequence>/gt/gt.txt inside")
+    only_named = seqmap is None and names is not available
+    results = {p.stem: p for p in pred_dir.glob("*.txt") if not only_named or p.stem in names}
+    unknown = sorted(set(results) - set(names))
+    if unknown:
+        raise MOTDataError(
+            f"{results[unknown[0]]}: result file for sequence {unknown[0]!r}, which is not in the ground truth "
+            f"({gt_dir}{', seqmap ' + str(seqmap) if seqmap else ''}); expected one of {names}"
+        )
+    return FolderPlan(gt_dir, pred_dir, list(names), results)
+
+
+class GroundTruthReader:
+    """Reads ``<seq>/gt/gt.txt`` files, parsing identical bytes once; rows come sorted by frame.
+
+    MOT17 ships each scene's ground truth three times (one copy per public detector: ``-DPM``, ``-FRCNN``,
+    ``-SDP``), byte for byte the same; the reader keeps the last file's bytes and boxes, and a file with the same
+    bytes gets the same (read-only) boxes, with its own path in messages. MOTChallenge ground truth lists boxes by
+    track; evaluation wants them by frame, so the rows are sorted by frame once here (stable: a frame keeps its file
+    order, which decides ties as in TrackEval), their line numbers with them.
+    """
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+        self._frames: Frames | None = None
+        self._lines: np.ndarray | None = None
+
+    def read(self, path: Path) -> tuple[Frames, RowOrigin]:
+        """:func:`read_mot_file` of ``path``."""
+        data = read_bytes(path)
+        if self._frames is not None and data == self._data:
+            if not data.strip():
+                warnings.warn(f"{path}: empty file, no boxes", MOTDataWarning, stacklevel=2)
+            return self._frames, RowOrigin(str(path), self._lines)
+        frames, origin = frames_from_bytes(path, data)
+        if frames.frame.size > 1 and not bool(np.all(frames.frame[1:] >= frames.frame[:-1])):
+            order = np.argsort(frames.frame, kind="stable")
+            frames = frames.select(order)
+            origin = RowOrigin(origin.source, None if origin.lines is None else origin.lines[order])
+        for column in (frames.frame, frames.ids, frames.boxes_xywh, frames.confidence, frames.classes):
+            if column is not None:
+                column.flags.writeable = False  # shared by the sequences with the same bytes
+        self._data, self._frames, self._lines = data, frames, origin.lines
+        return frames, origin
 
 
 def load_benchmark(
@@ -359,48 +518,19 @@ def load_benchmark(
         MOTDataWarning: a sequence without a result file (evaluated as all missed); a sequence without
             ``seqinfo.ini`` (length from the data); an empty file.
     """
-    gt_dir, pred_dir = Path(gt_dir), _pred_folder(Path(pred_dir))
-    if not gt_dir.is_dir():
-        raise MOTDataError(f"{gt_dir}: ground-truth folder not found")
-    if not pred_dir.is_dir():
-        raise MOTDataError(f"{pred_dir}: prediction folder not found")
-    available = sorted(p.parent.parent.name for p in gt_dir.glob("*/gt/gt.txt"))
-    if seqmap is not None:
-        names = read_seqmap(seqmap)
-        missing = [n for n in names if n not in available]
-        if missing:
-            raise MOTDataError(f"{seqmap}: sequence {missing[0]!r} has no {gt_dir / missing[0] / 'gt' / 'gt.txt'}")
-    elif names is not None:
-        missing = [n for n in names if n not in available]
-        if missing:
-            raise MOTDataError(f"sequence {missing[0]!r} has no {gt_dir / missing[0] / 'gt' / 'gt.txt'}")
-    else:
-        names = available
-    if not names:
-        raise MOTDataError(f"{gt_dir}: no sequences found; expected <sequence>/gt/gt.txt inside")
-    only_named = seqmap is None and names is not available
-    results = {p.stem: p for p in pred_dir.glob("*.txt") if not only_named or p.stem in names}
-    unknown = sorted(set(results) - set(names))
-    if unknown:
-        raise MOTDataError(
-            f"{results[unknown[0]]}: result file for sequence {unknown[0]!r}, which is not in the ground truth "
-            f"({gt_dir}{', seqmap ' + str(seqmap) if seqmap else ''}); expected one of {names}"
-        )
+    plan = plan_benchmark(gt_dir, pred_dir, seqmap=seqmap, names=names)
+    gt_dir, pred_dir, results = plan.gt_dir, plan.pred_dir, plan.results
     origins: dict[str, tuple[RowOrigin, RowOrigin]] = {}
+    ground_truth = GroundTruthReader()
 
     def read(name: str) -> MOTSequence:
-        gt, gt_origin = read_mot_file(gt_dir / name / "gt" / "gt.txt")
+        gt, gt_origin = ground_truth.read(gt_dir / name / "gt" / "gt.txt")
         if name in results:
             pred, pred_origin = read_mot_file(results[name])
         else:
-            warnings.warn(
-                f"{pred_dir / (name + '.txt')}: no result file for sequence {name!r}; evaluated as empty "
-                "(every ground-truth box missed)",
-                MOTDataWarning,
-                stacklevel=2,
-            )
+            warnings.warn(missing_result_warning(pred_dir, name), MOTDataWarning, stacklevel=2)
             pred, pred_origin = Frames.empty(), RowOrigin(str(pred_dir / f"{name}.txt"))
         origins[name] = (gt_origin, pred_origin)
-        return MOTSequence(name, gt, pred, _sequence_length(gt_dir / name, gt, pred))
+        return MOTSequence(name, gt, pred, sequence_length(gt_dir / name, gt, pred))
 
-    return MOTFolder(LazySequences(names, read), origins)
+    return MOTFolder(LazySequences(plan.names, read), origins)

@@ -13,7 +13,7 @@ zero-marked (when a confidence column exists) against the predictions of that cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +71,14 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _first_line(mask: np.ndarray, origin: RowOrigin) -> int:
+    """The flagged row that comes first in its file (rows may be reordered, e.g. sorted by frame), else by index."""
+    rows = np.flatnonzero(mask)
+    if origin.lines is None or origin.lines.shape != mask.shape:
+        return int(rows[0])
+    return int(rows[np.argmin(origin.lines[rows])])
+
+
 def check_frames(frames: Frames, num_frames: int, origin: RowOrigin) -> None:
     """Raise :class:`MOTDataError` for the first invalid row.
 
@@ -85,25 +93,29 @@ def check_frames(frames: Frames, num_frames: int, origin: RowOrigin) -> None:
     if len(frames) == 0:
         return
     box = frames.boxes_xywh
-    bad = ~np.isfinite(box).all(axis=1)
-    if bad.any():
-        r = _first(bad)
+    finite = np.isfinite(box)
+    if not finite.all():
+        r = _first_line(~finite.all(axis=1), origin)
         raise MOTDataError(f"{origin.where(r)}: box {box[r].tolist()} is not finite; expected numbers")
     bad = (box[:, 2] <= 0) | (box[:, 3] <= 0)
     if bad.any():
-        r = _first(bad)
+        r = _first_line(bad, origin)
         raise MOTDataError(f"{origin.where(r)}: width {box[r, 2]:g} and height {box[r, 3]:g}; expected both > 0")
     bad = frames.ids < 0
     if bad.any():
-        r = _first(bad)
+        r = _first_line(bad, origin)
         raise MOTDataError(f"{origin.where(r)}: id {int(frames.ids[r])}; expected an id >= 0")
     bad = (frames.frame < 1) | (frames.frame > num_frames)
     if bad.any():
-        r = _first(bad)
+        r = _first_line(bad, origin)
         raise MOTDataError(
             f"{origin.where(r)}: frame {int(frames.frame[r])} is outside the sequence; expected 1..{num_frames}"
         )
-    order = np.lexsort((frames.ids, frames.frame))
+    top = int(frames.ids.max()) + 1
+    if top < (1 << 62) // (num_frames + 1):  # one integer key per (frame, id): a stable argsort, as lexsort
+        order = np.argsort(frames.frame * top + frames.ids, kind="stable")
+    else:
+        order = np.lexsort((frames.ids, frames.frame))
     f, i = frames.frame[order], frames.ids[order]
     dup = (f[1:] == f[:-1]) & (i[1:] == i[:-1])
     if dup.any():
@@ -135,8 +147,15 @@ class SequencePairs:
     pair_iou: np.ndarray
 
 
-def pair_sequence(seq: MOTSequence) -> SequencePairs:
-    """Sort both sides by frame (stable) and find every overlapping pair (IoU > 0) of the same frame."""
+def pair_sequence(seq: MOTSequence, *, evaluated: Callable[[Frames], np.ndarray] | None = None) -> SequencePairs:
+    """Sort both sides by frame (stable) and find every overlapping pair (IoU > 0) of the same frame.
+
+    Args:
+        seq: the sequence.
+        evaluated: optional, the ground-truth rows (of the sorted ground truth) that will be evaluated; the others
+            get only their pairs with IoU >= 0.5 - eps, all that MOTChallenge preprocessing looks at (on MOT17 +
+            MPNTrack 381 of the 168,076 pairs of unevaluated rows).
+    """
     gt, pred = seq.gt, seq.pred
     order = _frame_order(gt)
     if order is not None:
@@ -144,7 +163,8 @@ def pair_sequence(seq: MOTSequence) -> SequencePairs:
     order = _frame_order(pred)
     if order is not None:
         pred = pred.select(order)
-    pg, pp, iou = overlapping_pairs(gt.frame - 1, gt.boxes_xywh, pred.frame - 1, pred.boxes_xywh)
+    half = None if evaluated is None or len(gt) == 0 else ~evaluated(gt)
+    pg, pp, iou = overlapping_pairs(gt.frame - 1, gt.boxes_xywh, pred.frame - 1, pred.boxes_xywh, half)
     return SequencePairs(seq.name, seq.num_frames, gt, pred, pg, pp, iou)
 
 
@@ -160,10 +180,12 @@ def distractor_matches(pairs: SequencePairs, distractors: Sequence[int]) -> np.n
     cand = pairs.pair_iou >= 0.5 - EPS
     c_gt, c_pred, c_iou = pairs.pair_gt[cand], pairs.pair_pred[cand], pairs.pair_iou[cand]
     c_frame = pairs.gt.frame[c_gt] - 1
-    is_distractor = np.isin(pairs.gt.classes, distractors)
+    is_distractor = np.isin(pairs.gt.classes, distractors, kind="table")
     hard = conflict_frames(c_frame, c_gt, c_pred, len(pairs.gt), len(pairs.pred))
     # Only frames where a distractor box is a candidate can remove anything.
-    hard = np.intersect1d(hard, c_frame[is_distractor[c_gt]])
+    with_distractor = np.zeros(pairs.num_frames, bool)
+    with_distractor[c_frame[is_distractor[c_gt]]] = True
+    hard = hard[with_distractor[hard]]
     is_hard = np.zeros(pairs.num_frames, bool)
     is_hard[hard] = True
     easy = ~is_hard[c_frame]
@@ -219,9 +241,9 @@ def check_mot_classes(gt: Frames, origin: RowOrigin) -> None:
         return
     if gt.classes is None:
         raise MOTDataError(f"{origin.source}: ground truth has no class column; MOTChallenge expects 9 columns")
-    bad = ~np.isin(gt.classes, list(VALID_GT_CLASSES))
+    bad = ~np.isin(gt.classes, sorted(VALID_GT_CLASSES), kind="table")
     if bad.any():
-        r = _first(bad)
+        r = _first_line(bad, origin)
         raise MOTDataError(f"{origin.where(r)}: class {int(gt.classes[r])}; expected a MOTChallenge class 1..13")
 
 
@@ -231,7 +253,7 @@ def check_pedestrian_predictions(pred: Frames, origin: RowOrigin) -> None:
         return
     bad = pred.classes > PEDESTRIAN
     if bad.any():
-        r = _first(bad)
+        r = _first_line(bad, origin)
         raise MOTDataError(
             f"{origin.where(r)}: class {int(pred.classes[r])} in a MOTChallenge result; expected pedestrian (1) "
             "or an unused column (-1)"
