@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from yololab.data.synthetic_config import CLASS_NAMES, MOT17_DISTRACTOR_CLASSES, SyntheticWorldConfig
-from yololab.metrics.mot.motchallenge import CLASS_LIST_FILE
+from yololab.metrics.mot.motchallenge import CLASS_LIST_FILE, gt_line
 
 MOT17_DISTRACTOR_ID_OFFSET = 100_000
 """Added to a distractor's id in a ``protocol: MOT17`` gt.txt: distractors count their ids separately."""
@@ -473,7 +473,7 @@ def _mot_row(frame: int, obj: SyntheticObject, config: SyntheticWorldConfig) -> 
     else:
         track_id = obj.track_id
         cls, conf = config.gt_class_and_conf(obj.class_id, obj.visibility)
-    return f"{frame},{track_id},{x},{y},{w},{h},{conf},{cls},{obj.visibility:.4f}\n"
+    return gt_line(frame, track_id, (x, y, w, h), conf, cls, obj.visibility)
 
 
 def _encode(image: np.ndarray, config: SyntheticWorldConfig) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from yololab.metrics.mot.boxes import EPS
+from yololab.metrics.mot.counts import SummableCounts
 from yololab.metrics.mot.frames import PreparedSequence
 from yololab.metrics.mot.matching import DenseFrames, FrameIndex, linear_sum_assignment, star_conflicts
 
@@ -22,7 +23,7 @@ __all__ = ["ClearCounts", "ClearMetrics", "combine_clear", "compute_clear"]
 
 
 @dataclass(frozen=True, slots=True)
-class ClearCounts:
+class ClearCounts(SummableCounts):
     """CLEAR counts of one or more sequences; ``a + b`` combines them (TrackEval sums these fields).
 
     Attributes:
@@ -48,9 +49,6 @@ class ClearCounts:
     frag: int = 0
     frames: int = 0
     iou_sum: float = 0.0
-
-    def __add__(self, other: ClearCounts) -> ClearCounts:
-        return ClearCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from yololab.metrics.mot.clear import ClearMetrics, combine_clear, compute_clear
+from yololab.metrics.mot.counts import SummableCounts
 from yololab.metrics.mot.frames import Frames, MOTDataError, MOTSequence, PreparedSequence
 from yololab.metrics.mot.hota import (
     ALPHAS,
@@ -57,7 +58,7 @@ ALL_FAMILIES: tuple[MetricFamily, ...] = ("hota", "clear", "identity")
 
 
 @dataclass(frozen=True, slots=True)
-class CountMetrics:
+class CountMetrics(SummableCounts):
     """Sizes of the evaluated data (TrackEval's ``Count``); ``a + b`` combines.
 
     Attributes:
@@ -71,9 +72,6 @@ class CountMetrics:
     pred_dets: int = 0
     gt_tracks: int = 0
     pred_tracks: int = 0
-
-    def __add__(self, other: CountMetrics) -> CountMetrics:
-        return CountMetrics(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True, slots=True)

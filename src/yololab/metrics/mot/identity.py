@@ -8,10 +8,11 @@ integers or 1e10, so the matrix and the solver's tie-breaking are identical).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from yololab.metrics.mot.counts import SummableCounts
 from yololab.metrics.mot.frames import PreparedSequence
 from yololab.metrics.mot.matching import linear_sum_assignment
 
@@ -22,7 +23,7 @@ _FORBIDDEN = 1e10
 
 
 @dataclass(frozen=True, slots=True)
-class IdentityCounts:
+class IdentityCounts(SummableCounts):
     """Identity counts; ``a + b`` combines sequences (TrackEval sums them).
 
     Attributes:
@@ -34,9 +35,6 @@ class IdentityCounts:
     idtp: int = 0
     idfn: int = 0
     idfp: int = 0
-
-    def __add__(self, other: IdentityCounts) -> IdentityCounts:
-        return IdentityCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True, slots=True)

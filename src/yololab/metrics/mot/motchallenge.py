@@ -38,6 +38,7 @@ __all__ = [
     "MOTFolder",
     "detect_benchmark",
     "frames_from_bytes",
+    "gt_line",
     "load_benchmark",
     "missing_result_warning",
     "plan_benchmark",
@@ -322,6 +323,19 @@ def read_class_list(mot_dir: str | Path) -> list[str] | None:
         if names.index(name) != number - 1:
             raise MOTDataError(f"{path}, line {number}: {name!r} repeats line {names.index(name) + 1}")
     return names
+
+
+def gt_line(
+    frame: int, identity: int, box_xywh: tuple[float, float, float, float], conf: int, cls: int, visibility: float
+) -> str:
+    r"""One ground-truth line, ``frame,id,x,y,w,h,conf,class,visibility`` (the 9 columns :func:`read_mot_file` reads).
+
+    Example:
+        >>> gt_line(3, 7, (10, 20.5, 30, 40), 1, 1, 0.83333)
+        '3,7,10,20.5,30,40,1,1,0.8333\n'
+    """
+    x, y, w, h = box_xywh
+    return f"{frame},{identity},{x},{y},{w},{h},{conf},{cls},{visibility:.4f}\n"
 
 
 def write_mot_file(path: str | Path, rows: np.ndarray) -> None:

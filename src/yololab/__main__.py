@@ -1,0 +1,5 @@
+"""``python -m yololab ...``: the same command line as ``yololab ...``."""
+
+from yololab.cli import app
+
+app(prog_name="yololab")
