@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("adapters", ("yololab.adapters", "yololab.data.synthetic")),
     ("report", ("yololab.report",)),
     ("runners", ("yololab.runners",)),
-    ("cli", ("yololab.cli",)),
+    ("cli", ("yololab.cli", "yololab.__main__")),
 )  # fmt: skip
 """Bottom to top. A module belongs to the layer of its longest matching prefix."""
 
