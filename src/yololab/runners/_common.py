@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from yololab.adapters.mlflow_params import config_to_params, redacted_config
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.classmap import check_detection_classes
-from yololab.config import ExperimentConfig, InferExperiment, QuantExperiment
-from yololab.data.yolo_dataset import read_data_yaml
+from yololab.config import BenchExperiment, ExperimentConfig, InferExperiment, QuantExperiment
+from yololab.data.yolo_dataset import YoloDataset, read_data_yaml
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics
 
@@ -25,11 +25,23 @@ console = Console(stderr=True)
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Where an experiment's data lives once generated or located."""
+    """Where an experiment's data lives once generated or located.
 
-    data_yaml: Path
+    The parsed ``data.yaml`` (read once, then shared by every step) and the tracking sequences.
+    """
+
+    dataset: YoloDataset
     mot_dir: Path | None
-    class_names: list[str]
+
+    @property
+    def data_yaml(self) -> Path:
+        """The dataset file (absolute)."""
+        return self.dataset.yaml_path
+
+    @property
+    def class_names(self) -> list[str]:
+        """The dataset's class names, index = class id."""
+        return self.dataset.names
 
 
 def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedData:
@@ -43,11 +55,11 @@ def prepare_data(config: ExperimentConfig, *, quiet: bool = False) -> PreparedDa
         mot_dir = Path(data.mot_dir).expanduser().resolve() if data.mot_dir else None
         if mot_dir is not None and not mot_dir.is_dir():
             raise FileNotFoundError(f"data.mot_dir {mot_dir}: not a folder")
-        return PreparedData(dataset.yaml_path, mot_dir, dataset.names)
+        return PreparedData(dataset, mot_dir)
     if not quiet:
         console.print(f"[bold]data[/] synthetic world in {data.root}")
     world = ensure_world(Path(data.root), data.synthetic)
-    return PreparedData(world.data_yaml, world.mot_dir, list(world.class_names))
+    return PreparedData(read_data_yaml(world.data_yaml), world.mot_dir)
 
 
 def open_recorder(config: ExperimentConfig, *, run_name_default: str) -> ExperimentRecorder:
@@ -107,7 +119,10 @@ def describe_run(recorder: ExperimentRecorder, text: str) -> None:
 
 
 def check_model(
-    recorder: ExperimentRecorder, config: InferExperiment | QuantExperiment, weights: Path, data: PreparedData
+    recorder: ExperimentRecorder,
+    config: InferExperiment | QuantExperiment | BenchExperiment,
+    weights: Path,
+    data: PreparedData,
 ) -> tuple[Any, Any]:
     """Load the model and refuse what cannot be measured on ``data``.
 
@@ -157,7 +172,7 @@ class MeasuringRunner:
 
     kind: str = ""
 
-    def __init__(self, config: InferExperiment | QuantExperiment, *, quiet: bool = False) -> None:
+    def __init__(self, config: InferExperiment | QuantExperiment | BenchExperiment, *, quiet: bool = False) -> None:
         if config.kind != self.kind:
             raise ValueError(f"{type(self).__name__} needs a config of kind {self.kind!r}, got kind={config.kind!r}")
         self.config = config

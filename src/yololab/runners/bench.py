@@ -17,7 +17,6 @@ from typing import Any
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import BenchmarkResult, benchmark_models, read_images, validate_model
 from yololab.config import BenchExperiment
-from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.detection import DetectionMetrics
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.results import ComparisonMetrics, InferenceMetricsResult
@@ -72,9 +71,6 @@ class FormatSweepRunner(MeasuringRunner):
     kind = "bench"
     config: BenchExperiment
 
-    def __init__(self, config: BenchExperiment, *, quiet: bool = False) -> None:
-        super().__init__(config, quiet=quiet)
-
     def run(self) -> BenchResult:
         """Produce, validate and time every format; log the parent and child runs; recommend a format."""
         return self._run("bench")
@@ -124,7 +120,7 @@ class FormatSweepRunner(MeasuringRunner):
 
         cfg = self.config
         out_dir = Path(cfg.output_dir).resolve() / "bench"
-        calibration = evenly_spaced(read_data_yaml(data.data_yaml).images("train"), cfg.bench.calibration_size)
+        calibration = evenly_spaced(data.dataset.images("train"), cfg.bench.calibration_size)
         onnx_fp32: Path | None = None
         for name, outcome in outcomes.items():
             self._say(f"[bold]produce[/] {name}")
@@ -133,7 +129,11 @@ class FormatSweepRunner(MeasuringRunner):
                     outcome.artifact = weights
                 elif name in ("onnx", "onnx-fp16", "onnx-int8-static", "onnx-int8-dynamic"):
                     onnx_fp32 = onnx_fp32 or export_onnx_fp32(weights, out_dir, imgsz=cfg.imgsz)
-                    outcome.artifact = onnx_fp32 if name == "onnx" else self._quantized(onnx_fp32, name, calibration)
+                    if name == "onnx":
+                        outcome.artifact = onnx_fp32
+                    else:
+                        pair = quantize(onnx_fp32, name, out_dir, imgsz=cfg.imgsz, calibration_images=calibration)  # type: ignore[arg-type]
+                        outcome.artifact = pair.quantized
                 elif name == "openvino":
                     outcome.artifact = export_openvino_fp32(weights, out_dir, imgsz=cfg.imgsz)
                 else:  # exported from the .pt by Ultralytics (openvino-int8, ultralytics-int8, tensorrt-*)
@@ -144,14 +144,6 @@ class FormatSweepRunner(MeasuringRunner):
                     outcome.artifact = pair.quantized
             except Exception as err:  # one format that cannot be produced here must not stop the sweep
                 outcome.failure = f"cannot be produced here: {_reason(err)}"
-
-    def _quantized(self, onnx_fp32: Path, method: str, calibration: list[Path]) -> Path:
-        from yololab.adapters.quantization import quantize
-
-        cfg = self.config
-        out_dir = Path(cfg.output_dir).resolve() / "bench"
-        pair = quantize(onnx_fp32, method, out_dir, imgsz=cfg.imgsz, calibration_images=calibration)  # type: ignore[arg-type]
-        return pair.quantized
 
     def _validate(self, outcomes: dict[str, FormatOutcome], data: PreparedData) -> None:
         cfg = self.config
@@ -169,7 +161,7 @@ class FormatSweepRunner(MeasuringRunner):
         if not alive:
             return {}
         self._say(f"[bold]benchmark[/] {len(alive)} formats, alternating, {icfg.iterations} timed iterations each")
-        images = read_images(read_data_yaml(data.data_yaml).images("val"), limit=max(icfg.batch_size * 4, 32))
+        images = read_images(data.dataset.images("val"), limit=max(icfg.batch_size * 4, 32))
         kwargs = {"imgsz": cfg.imgsz, "device": cfg.device, "warmup": icfg.warmup, "iterations": icfg.iterations,
                   "batch_size": icfg.batch_size, "threads": icfg.threads}  # fmt: skip
         try:

@@ -14,7 +14,6 @@ from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
 from yololab.classmap import ClassMapError
 from yololab.config import InferExperiment
-from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.latency import latency_stats
 from yololab.metrics.mot import MOTEvaluation, to_mot_metrics
@@ -49,9 +48,6 @@ class InferenceBenchmarkRunner(MeasuringRunner):
     kind = "infer"
     config: InferExperiment
 
-    def __init__(self, config: InferExperiment, *, quiet: bool = False) -> None:
-        super().__init__(config, quiet=quiet)
-
     def run(self) -> InferenceResult:
         """Check the model against the data, run every step and log the result.
 
@@ -67,7 +63,7 @@ class InferenceBenchmarkRunner(MeasuringRunner):
         self._say(f"[bold]validate[/] {weights.name} on {data.data_yaml}")
         detection = validate_model(weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half)
         self._say(f"[bold]benchmark[/] {icfg.warmup} warm-up + {icfg.iterations} timed iterations")
-        images = read_images(read_data_yaml(data.data_yaml).images("val"), limit=max(icfg.batch_size * 4, 32))
+        images = read_images(data.dataset.images("val"), limit=max(icfg.batch_size * 4, 32))
         bench = benchmark_models(
             {"model": weights}, images, imgsz=cfg.imgsz, device=cfg.device, warmup=icfg.warmup,
             iterations=icfg.iterations, batch_size=icfg.batch_size, threads=icfg.threads, half=icfg.half,

@@ -14,7 +14,6 @@ from pathlib import Path
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
 from yololab.config import QuantExperiment
-from yololab.data.yolo_dataset import read_data_yaml
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.results import ComparisonMetrics, QuantizationMetricsResult
 from yololab.runners._common import (
@@ -72,9 +71,6 @@ class QuantizationRunner(MeasuringRunner):
     kind = "quant"
     config: QuantExperiment
 
-    def __init__(self, config: QuantExperiment, *, quiet: bool = False) -> None:
-        super().__init__(config, quiet=quiet)
-
     def run(self) -> QuantizationResult:
         """Quantize, validate and benchmark both sides, log, and check the quality gates."""
         from yololab.adapters.quantization import check_available
@@ -87,7 +83,7 @@ class QuantizationRunner(MeasuringRunner):
 
         cfg, qcfg, icfg = self.config, self.config.quant, self.config.infer
         check_model(recorder, cfg, weights, data)
-        dataset = read_data_yaml(data.data_yaml)
+        dataset = data.dataset
         calibration = evenly_spaced(dataset.images("train"), qcfg.calibration_size)
         self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, train)")
         out_dir = Path(cfg.output_dir).resolve() / "quant"

@@ -25,7 +25,6 @@ from typing import Any
 from yololab.adapters.mlflow_recorder import ExperimentRecorder, JournalRunWriter, RunHandle
 from yololab.adapters.system_collector import SystemMetricsCollector
 from yololab.config import TrainExperiment
-from yololab.data.yolo_dataset import read_data_yaml
 from yololab.devices import parse_cuda_indices
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics
@@ -259,7 +258,7 @@ class TrainingRunner:
         with open_recorder(self.config, run_name_default="train") as recorder:
             check_start_model(self.config.model, imgsz=self.config.imgsz, device=single_device(self.config.device))
             data = prepare_data(self.config, quiet=self.quiet)
-            read_data_yaml(data.data_yaml).images("train")  # the training split must exist and hold images
+            data.dataset.images("train")  # the training split must exist and hold images
             result = self._run_with(recorder, data)
         result.run_id = recorder.run_id  # the server's id, once the sender has created the run
         return result
@@ -317,7 +316,7 @@ class TrainingRunner:
         every new record to this process's sender (so the run gets each epoch once) and rebuilds the history for
         the progress display, the plots and the epoch table.
         """
-        names = read_data_yaml(data.data_yaml).names
+        names = data.class_names
         from yololab.metrics.keys import class_key_map
 
         logger.class_keys = class_key_map([str(names[i]) for i in sorted(names)])
