@@ -484,6 +484,8 @@ class SystemMetricsCollector:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 image, got {batch_size}")
+        if self._sampler.running and self._sampler.samples == 0:
+            self._sampler.sample_once()  # a window shorter than the sampling interval still gets its telemetry
         fields: dict[str, float | None] = self._telemetry_fields()
         e2e = self.get_latency_stats("end_to_end")
         if e2e is not None and e2e.mean_ms > 0:
