@@ -31,6 +31,8 @@ class RunData:
 
 PER_EPOCH_KEYS = ("det.mAP50", "det.mAP50_95", "det.precision", "det.recall", "det.box_loss", "det.cls_loss",
                   "det.dfl_loss", "det.val_box_loss", "det.val_cls_loss", "det.val_dfl_loss")  # fmt: skip
+PER_EPOCH_PREFIXES = ("train.lr.",)
+"""Keys with these prefixes (the learning rate per parameter group, ``train.lr.pg0`` ...) have their history too."""
 JSON_ARTIFACTS = ("latency/samples_ms.json", "tables/mot_metrics.json", "class_keys.json", "tables/formats.json")
 
 
@@ -69,16 +71,35 @@ def load_runs(run_ids: list[str], *, tracking_uri: str | None = None) -> list[Ru
             tags=dict(run.data.tags),
         )
         if data.experiment_type == "train":
-            for key in PER_EPOCH_KEYS:
-                if key in data.metrics:
-                    points = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key))
-                    first_per_step: dict[int, float] = {}
-                    for step, _ts, value in points:
-                        first_per_step.setdefault(step, value)
-                    data.history[key] = sorted(first_per_step.items())
+            data.history = {key: _history(client, run_id, key) for key in history_keys(data.metrics)}
         data.artifacts = _json_artifacts(client, run_id)
         out.append(data)
     return out
+
+
+def history_keys(metrics: dict[str, float]) -> list[str]:
+    """The keys of a training run whose per-epoch history the report plots.
+
+    Those of :data:`PER_EPOCH_KEYS` that it logged, then its keys with a :data:`PER_EPOCH_PREFIXES` prefix, sorted.
+
+    Example:
+        >>> history_keys({"train.lr.pg1": 0.01, "det.mAP50": 0.5, "train.lr.pg0": 0.01, "sys.fps": 9.0})
+        ['det.mAP50', 'train.lr.pg0', 'train.lr.pg1']
+    """
+    prefixed = sorted(k for k in metrics if k.startswith(PER_EPOCH_PREFIXES))
+    return [k for k in PER_EPOCH_KEYS if k in metrics] + prefixed
+
+
+def _history(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
+    """``[(step, value), ...]`` of ``key``: the first value logged at each step.
+
+    A later one at the same step (the final evaluation, logged at the last epoch's step) is left out.
+    """
+    points = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key))
+    first_per_step: dict[int, float] = {}
+    for step, _ts, value in points:
+        first_per_step.setdefault(step, value)
+    return sorted(first_per_step.items())
 
 
 def _json_artifacts(client: Any, run_id: str) -> dict[str, Any]:
