@@ -350,6 +350,26 @@ def sqlite_path(uri: str) -> Path | None:
     return None if rest in ("", ":memory:") else Path(rest).resolve()
 
 
+MLFLOW_LOGGERS = ("mlflow", "alembic")
+"""The loggers MLflow configures with its own stderr handler when imported (``mlflow.store.db.utils``,
+``mlflow.tracking.*``, ... are children of ``mlflow``; alembic logs the store's migrations)."""
+
+
+def quiet_mlflow_logs() -> None:
+    """MLflow's INFO lines off (``Creating initial MLflow database tables...``, ``Updating database tables``, ...).
+
+    They are MLflow's business, not the experiment's: a yololab command shows its own progress. Warnings and
+    errors still pass. ``MLFLOW_LOGGING_LEVEL``, when set, is the user's choice and wins. Call it after ``mlflow`` is
+    imported (its import configures these loggers).
+    """
+    if os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        return
+    for name in MLFLOW_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def open_client(tracking_uri: str, *, create_store: bool = True) -> Any:
     """An ``MlflowClient`` for a URI without credentials; a SQLite store is created/migrated under a file lock.
 
@@ -364,6 +384,7 @@ def open_client(tracking_uri: str, *, create_store: bool = True) -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # read when mlflow is first imported
     from mlflow.tracking import MlflowClient
 
+    quiet_mlflow_logs()
     db = sqlite_path(tracking_uri)
     if db is None:
         return MlflowClient(tracking_uri=tracking_uri)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from yololab.metrics.detection import DetectionMetrics
+from yololab.metrics.per_class import ClassRow, PerClassTable
 
 _STANDARD_LOSSES = ("box_loss", "cls_loss", "dfl_loss")
 
@@ -40,6 +41,31 @@ def detection_from_det_metrics(metrics: Any, *, per_class: bool = True) -> Detec
             result.per_class_ap[name] = float(box.ap[i])
             result.per_class_ap50[name] = float(box.ap50[i])
     return result
+
+
+def per_class_table(metrics: Any, images: int) -> PerClassTable:
+    """The table ``yolo val`` prints, read from a validator's ``DetMetrics`` after ``model.val()``.
+
+    ``all``: ``images`` (the validator's ``seen``), every label (``nt_per_class.sum()``) and
+    ``mean_results()`` (``box.mp``, ``box.mr``, ``box.map50``, ``box.map``). Then each class present in the split
+    (``ap_class_index``): ``nt_per_image``, ``nt_per_class``, ``box.p``, ``box.r``, ``box.ap50``, ``box.ap`` at
+    that index; ``speed_ms`` is ``metrics.speed`` (ms per image).
+
+    Args:
+        metrics: an ``ultralytics.utils.metrics.DetMetrics`` holding a finished validation.
+        images: images the validator saw (``validator.seen``).
+    """
+    box, names = metrics.box, metrics.names
+    mp, mr, map50, map_ = (float(v) for v in metrics.mean_results())
+    rows = [ClassRow("all", int(images), int(np.sum(metrics.nt_per_class)), mp, mr, map50, map_)]
+    for i, cls in enumerate(metrics.ap_class_index):
+        c = int(cls)
+        rows.append(ClassRow(
+            str(names[c]), int(metrics.nt_per_image[c]), int(metrics.nt_per_class[c]),
+            float(box.p[i]), float(box.r[i]), float(box.ap50[i]), float(box.ap[i]),
+        ))  # fmt: skip
+    speed = {str(k): float(v) for k, v in (getattr(metrics, "speed", None) or {}).items()}
+    return PerClassTable(rows, speed)
 
 
 def with_losses(

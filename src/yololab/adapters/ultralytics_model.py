@@ -26,6 +26,7 @@ import numpy as np
 
 from yololab.adapters.system_collector import SystemMetricsCollector
 from yololab.metrics.detection import DetectionMetrics
+from yololab.metrics.per_class import PerClassTable
 from yololab.metrics.system import SystemMetrics
 
 MEASURED_TASK = "detect"
@@ -41,6 +42,7 @@ __all__ = [
     "load_model",
     "read_images",
     "validate_model",
+    "validate_model_table",
 ]
 
 
@@ -216,16 +218,30 @@ def validate_model(
     With ``rect=False`` every image is letterboxed to the same square, so the batch size changes the speed, not
     the numbers; ``.pt`` models are validated in batches of ``batch``, exported ones at their own (batch 1).
     """
-    from yololab.adapters.ultralytics_detection import detection_from_det_metrics
+    return validate_model_table(weights, data_yaml, imgsz=imgsz, device=device, batch=batch, half=half)[0]
+
+
+def validate_model_table(
+    weights: str | Path, data_yaml: str | Path, *, imgsz: int, device: str = "cpu", batch: int = 16, half: bool = False
+) -> tuple[DetectionMetrics, PerClassTable]:
+    """:func:`validate_model`, and the per-class table ``yolo val`` prints, from the same validation.
+
+    Returns:
+        The :class:`DetectionMetrics` and the :class:`~yololab.metrics.per_class.PerClassTable` (``all`` row
+        first, then each class present in the split, and the validator's speed per image).
+    """
+    from yololab.adapters.ultralytics_detection import detection_from_det_metrics, per_class_table
 
     model = load_model(weights)
     is_pt = str(weights).endswith(".pt")
     extra = {"half": True} if half else {}  # Ultralytics warns that `half` is deprecated whenever it is passed
+    seen: list[int] = []
+    model.add_callback("on_val_end", lambda validator: seen.append(int(validator.seen)))
     metrics = model.val(
         data=str(data_yaml), imgsz=imgsz, batch=batch if is_pt else 1, device=device, rect=False,
         plots=False, verbose=False, workers=0, split="val", save_json=False, **extra,
     )  # fmt: skip
-    return detection_from_det_metrics(metrics, per_class=True)
+    return detection_from_det_metrics(metrics, per_class=True), per_class_table(metrics, seen[-1] if seen else 0)
 
 
 def read_images(paths: Sequence[Path], *, limit: int | None = None) -> list[np.ndarray]:

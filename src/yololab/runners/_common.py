@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from yololab.adapters.mlflow_params import config_to_params, redacted_config
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
@@ -226,44 +236,128 @@ def log_model_stats(
 
 
 class EpochProgress:
-    """Epoch progress: a live bar on a terminal, one plain line per epoch in a log file (or when piped)."""
+    """Training progress: on a terminal a live batch bar with ETAs and one kept line per epoch; else plain lines.
 
-    def __init__(self, *, quiet: bool = False) -> None:
+    On a terminal the bar (``epoch 3/30 ━━━━ 12/34 0:00:04 eta 0:00:07 all 0:02:41``) follows the batches of the
+    epoch under way and disappears at the end; above it each finished epoch leaves one line (``epoch 3/30  mAP50
+    ...``). In a log file or a pipe only those lines are written, plain (one per epoch, nothing per batch).
+    """
+
+    def __init__(self, *, quiet: bool = False, out: Console | None = None) -> None:
+        """Progress on ``out`` (default: the shared stderr console); ``quiet``: none at all."""
         self.quiet = quiet
-        self.live = console.is_terminal and not quiet
+        self.console = out if out is not None else console
+        self.live = self.console.is_terminal and not quiet
         self._progress: Progress | None = None
         self._task: Any = None
         self.total = 0
+        self._epoch_times: list[float] = []
 
     def start(self, *, total: int) -> None:
+        """Training of ``total`` epochs begins (the live bar starts on a terminal)."""
         self.total = total
         if self.live and self._progress is None:
             self._progress = Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
-                TextColumn("{task.description}"),
                 TimeElapsedColumn(),
-                console=console,
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                _TrainingRemainingColumn(self),
+                console=self.console,
+                transient=True,
+                refresh_per_second=4,
             )
             self._progress.start()
-            self._task = self._progress.add_task("", total=total)
+            self._task = self._progress.add_task(f"epoch 1/{total}", total=None)
+
+    def start_epoch(self, epoch: int, batches: int) -> None:
+        """Epoch ``epoch`` (1-based) of ``batches`` batches begins: the bar restarts at 0."""
+        if self._progress is not None:
+            self._progress.reset(self._task, total=batches, description=f"epoch {epoch}/{self.total}")
+
+    def batch_done(self) -> None:
+        """One more batch of the epoch under way (cheap: called on the training thread)."""
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def validating(self) -> None:
+        """The epoch's batches are done; Ultralytics validates."""
+        if self._progress is not None:
+            task = self._progress.tasks[0]
+            self._progress.update(self._task, description=f"{task.description} val")
+
+    def remaining_s(self, task: Any) -> float | None:
+        """Seconds left in the whole training: the epoch under way, then the epochs after it at their mean time."""
+        done = len(self._epoch_times)
+        per_epoch = sum(self._epoch_times) / done if done else None
+        if per_epoch is None and task.total and task.completed and task.elapsed:
+            per_epoch = task.elapsed * task.total / task.completed
+        if per_epoch is None:
+            return None
+        current = task.time_remaining if task.time_remaining is not None else 0.0
+        return current + per_epoch * max(self.total - done - 1, 0)
 
     def advance(self, snap: TrainingMetricsSnapshot) -> None:
-        det, sys_ = snap.detection, snap.system
-        text = (
-            f"epoch {snap.epoch}/{self.total}  mAP50 {_fmt(det.mAP50)}  mAP50-95 {_fmt(det.mAP50_95)}  "
-            f"box_loss {_fmt(det.box_loss)}  {_fmt(sys_.epoch_time_s, 1)} s"
-        )
+        """Epoch ``snap.epoch`` finished: one kept line with its headline numbers."""
+        if snap.system.epoch_time_s is not None:
+            self._epoch_times.append(snap.system.epoch_time_s)
+        text = epoch_line(snap, self.total)
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, description=text)
+            self._progress.console.print(text, highlight=False, markup=False, soft_wrap=True)
         elif not self.quiet:
             print(text, file=sys.stderr, flush=True)
 
     def stop(self) -> None:
+        """Training ended: the live bar goes away (the epoch lines stay)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class _TrainingRemainingColumn(ProgressColumn):
+    """``all 0:02:41``: what is left of the whole training (:meth:`EpochProgress.remaining_s`)."""
+
+    def __init__(self, progress: EpochProgress) -> None:
+        super().__init__()
+        self.epochs = progress
+
+    def render(self, task: Task) -> Text:
+        """The column's text for ``task``."""
+        left = self.epochs.remaining_s(task)
+        return Text(f"all {_clock(left)}", style="progress.remaining", no_wrap=True)
+
+
+def _clock(seconds: float | None) -> str:
+    """``H:MM:SS`` (hours past 24 stay hours), ``-:--:--`` when unknown.
+
+    Example:
+        >>> _clock(3725.6), _clock(90000), _clock(None)
+        ('1:02:05', '25:00:00', '-:--:--')
+    """
+    if seconds is None:
+        return "-:--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def epoch_line(snap: TrainingMetricsSnapshot, total: int) -> str:
+    """The line a finished epoch leaves (about 65 characters: fits 80 columns).
+
+    Example:
+        >>> from yololab.metrics.detection import DetectionMetrics
+        >>> from yololab.metrics.system import SystemMetrics
+        >>> det = DetectionMetrics(mAP50=0.5, mAP50_95=0.25, box_loss=1.5)
+        >>> epoch_line(TrainingMetricsSnapshot(3, det, SystemMetrics(epoch_time_s=6.42)), 30)
+        'epoch 3/30  mAP50 0.500  mAP50-95 0.250  box_loss 1.500  6.4 s'
+    """
+    det, sys_ = snap.detection, snap.system
+    return (
+        f"epoch {snap.epoch}/{total}  mAP50 {_fmt(det.mAP50)}  mAP50-95 {_fmt(det.mAP50_95)}  "
+        f"box_loss {_fmt(det.box_loss)}  {_fmt(sys_.epoch_time_s, 1)} s"
+    )
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

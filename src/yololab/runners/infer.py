@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
-from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model
+from yololab.adapters.ultralytics_model import benchmark_models, read_images, validate_model_table
 from yololab.classmap import ClassMapError
 from yololab.config import InferExperiment
 from yololab.metrics.keys import class_key_map
 from yololab.metrics.latency import latency_stats
 from yololab.metrics.mot import MOTEvaluation, to_mot_metrics
+from yololab.metrics.per_class import PerClassTable
 from yololab.metrics.results import InferenceMetricsResult
 from yololab.metrics.system import with_tracker_time
 from yololab.runners._common import (
@@ -40,6 +41,8 @@ class InferenceResult:
     run_id: str
     metrics: InferenceMetricsResult
     mot_evaluation: MOTEvaluation | None
+    per_class: PerClassTable | None = None
+    """The validator's per-class table (``yolo val``'s, ``all`` first), also ``tables/per_class.csv``."""
 
 
 class InferenceBenchmarkRunner(MeasuringRunner):
@@ -61,7 +64,10 @@ class InferenceBenchmarkRunner(MeasuringRunner):
         plan, untracked = self._plan_tracking(data, info.names or data.class_names)  # refused before measuring
         class_keys = class_key_map(data.class_names)
         self._say(f"[bold]validate[/] {weights.name} on {data.data_yaml}")
-        detection = validate_model(weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half)
+        detection, per_class = validate_model_table(
+            weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half
+        )
+        recorder.log_text(rows_to_csv(per_class.as_rows()), "tables/per_class.csv")
         self._say(f"[bold]benchmark[/] {icfg.warmup} warm-up + {icfg.iterations} timed iterations")
         images = read_images(data.dataset.images("val"), limit=max(icfg.batch_size * 4, 32))
         bench = benchmark_models(
@@ -84,7 +90,7 @@ class InferenceBenchmarkRunner(MeasuringRunner):
         describe_run(recorder, _headline(weights, data, result))
         recorder.set_tags(self._tags(weights, bench.details, reasons))
         self._log_artifacts(recorder, result, bench.samples_ms, evaluation, class_keys)
-        return InferenceResult(recorder.run_id, result, evaluation)
+        return InferenceResult(recorder.run_id, result, evaluation, per_class)
 
     def _plan_tracking(self, data: PreparedData, model_names: list[str]) -> tuple[TrackingPlan | None, str | None]:
         """The tracking plan, or None and why not (a class mismatch the user allowed leaves tracking out)."""

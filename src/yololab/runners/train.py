@@ -26,6 +26,7 @@ from yololab.adapters.mlflow_recorder import ExperimentRecorder, JournalRunWrite
 from yololab.adapters.system_collector import SystemMetricsCollector
 from yololab.config import TrainExperiment
 from yololab.devices import parse_cuda_indices
+from yololab.metrics.per_class import PerClassTable
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics
 from yololab.runners._common import (
@@ -51,6 +52,8 @@ class TrainingResult:
     last_weights: Path | None
     final: TrainingMetricsSnapshot | None
     history: list[TrainingMetricsSnapshot] = field(default_factory=list)
+    per_class: PerClassTable | None = None
+    """The per-class table of the final evaluation of ``best.pt`` (``yolo val``'s, ``all`` first)."""
 
 
 class _EpochLogger:
@@ -110,6 +113,8 @@ class _EpochLogger:
     def attach(self, model: Any) -> None:
         model.add_callback("on_pretrain_routine_end", self._on_pretrain_end)
         model.add_callback("on_train_epoch_start", self._on_epoch_start)
+        model.add_callback("on_train_batch_end", self._on_batch_end)
+        model.add_callback("on_train_epoch_end", self._on_train_epoch_end)
         model.add_callback("on_fit_epoch_end", self._on_fit_epoch_end)
         model.add_callback("teardown", self._on_teardown)
 
@@ -141,6 +146,18 @@ class _EpochLogger:
         self._epoch_start = time.perf_counter()
         if self.collector is not None:
             self.collector.reset()
+        if self.recorder is not None and self.progress is not None:
+            self.progress.start_epoch(int(trainer.epoch) + 1, len(trainer.train_loader))
+
+    def _on_batch_end(self, trainer: Any) -> None:
+        """One batch trained: the live bar advances (the training thread; nothing in a DDP worker)."""
+        if self.recorder is not None and self.progress is not None:
+            self.progress.batch_done()
+
+    def _on_train_epoch_end(self, trainer: Any) -> None:
+        """The epoch's batches are done; Ultralytics validates next (the bar says so)."""
+        if self.recorder is not None and self.progress is not None:
+            self.progress.validating()
 
     def _on_fit_epoch_end(self, trainer: Any) -> None:
         if not self.logs_here:  # DDP rank > 0
@@ -242,6 +259,7 @@ class TrainingRunner:
         self.config = config
         self.quiet = quiet
         self.verbose = verbose
+        self.per_class: PerClassTable | None = None
 
     def run(self) -> TrainingResult:
         """Check the inputs, generate/locate the data, train, log every epoch and the final evaluation.
@@ -305,7 +323,7 @@ class TrainingRunner:
                 )
         finally:
             folder_lock.release()
-        return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history)
+        return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history, self.per_class)
 
     def _train_ddp(
         self, model: Any, recorder: ExperimentRecorder, logger: _EpochLogger, data: PreparedData, save_dir: Path
@@ -343,12 +361,15 @@ class TrainingRunner:
         equal an inference run's on the same weights.
         """
         from yololab.adapters.ultralytics_env import ultralytics_log_level
-        from yololab.adapters.ultralytics_model import validate_model
+        from yololab.adapters.ultralytics_model import validate_model_table
         from yololab.report.plots import plot_per_class_ap
 
         cfg = self.config
         with ultralytics_log_level():
-            detection = validate_model(best, data.data_yaml, imgsz=cfg.imgsz, device=single_device(cfg.device))
+            detection, self.per_class = validate_model_table(
+                best, data.data_yaml, imgsz=cfg.imgsz, device=single_device(cfg.device)
+            )
+        recorder.log_text(rows_to_csv(self.per_class.as_rows()), "tables/per_class.csv")
         final = TrainingMetricsSnapshot(epoch=logger.history[-1].epoch, detection=detection)
         recorder.log_metrics(final.to_mlflow_dict(logger.class_keys), step=final.epoch)
         final.system = log_model_stats(recorder, best, cfg.imgsz, step=final.epoch)

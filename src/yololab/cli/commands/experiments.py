@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,23 @@ def _offline(offline: bool) -> Iterator[None]:
             os.environ["YOLOLAB_OFFLINE"] = previous
 
 
+def _footer(cfg: Any, run_id: str, started: float) -> None:
+    """Where the run went (experiment, run id, tracking URI without credentials, elapsed) and how to see it."""
+    from yololab.adapters.mlflow_params import redact_value, resolve_tracking_uri, split_credentials
+    from yololab.runners.terminal import Footer, mlflow_executable, print_footer
+
+    uri = redact_value(split_credentials(resolve_tracking_uri(cfg.tracking.uri))[0])
+    print_footer(Footer(cfg.experiment, run_id, uri, time.monotonic() - started, mlflow_executable()))
+
+
+def _per_class(table: Any, title: str) -> None:
+    """The validator's per-class table and speed line, as ``yolo val`` shows them (nothing when absent)."""
+    if table is not None:
+        from yololab.runners.terminal import print_per_class
+
+        print_per_class(table, title=title)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``train``, ``infer`` and ``quant``."""
 
@@ -119,6 +137,7 @@ def register(app: typer.Typer) -> None:
         """
         from yololab.runners.train import TrainingRunner
 
+        started = time.monotonic()
         options = {"epochs": epochs, "imgsz": imgsz, "model": model, "data": data, "device": device,
                    "experiment": experiment, "run_name": run_name, "tracking_uri": tracking_uri,
                    "output_dir": output_dir}  # fmt: skip
@@ -129,9 +148,11 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
         final = result.final.detection if result.final else None
+        _per_class(result.per_class, f"{result.best_weights}, final evaluation")
         typer.echo(f"run {result.run_id}: best weights {result.best_weights}")
         if final is not None:
             typer.echo(f"final mAP50 {final.mAP50:.4f}  mAP50-95 {final.mAP50_95:.4f}")
+        _footer(cfg, result.run_id, started)
 
     @app.command()
     def infer(
@@ -162,6 +183,7 @@ def register(app: typer.Typer) -> None:
         """
         from yololab.runners.infer import InferenceBenchmarkRunner
 
+        started = time.monotonic()
         options = {"model": model, "data": data, "mot_dir": mot_dir, "allow_class_mismatch": allow_class_mismatch,
                    "iterations": iterations, "tracker": tracker, "device": device, "experiment": experiment,
                    "run_name": run_name, "tracking_uri": tracking_uri, "output_dir": output_dir}  # fmt: skip
@@ -177,7 +199,9 @@ def register(app: typer.Typer) -> None:
             parts += [f"fps {m.system.fps:.1f}", f"p95 {m.system.inference_time_p95_ms:.2f} ms"]
         if m.mot is not None and m.mot.hota is not None and m.mot.mota is not None:
             parts += [f"HOTA {m.mot.hota:.4f}", f"MOTA {m.mot.mota:.4f}", f"IDF1 {m.mot.idf1:.4f}"]
+        _per_class(result.per_class, f"{cfg.model} on {cfg.data.yaml or 'the synthetic world'}")
         typer.echo(f"run {result.run_id}: " + "  ".join(parts))
+        _footer(cfg, result.run_id, started)
 
     @app.command()
     def quant(
@@ -204,6 +228,7 @@ def register(app: typer.Typer) -> None:
         from yololab.adapters.quantization import QuantizationUnavailable
         from yololab.runners.quant import QuantizationRunner
 
+        started = time.monotonic()
         options = {"model": model, "data": data, "allow_class_mismatch": allow_class_mismatch, "method": method,
                    "device": device, "experiment": experiment, "run_name": run_name, "tracking_uri": tracking_uri,
                    "output_dir": output_dir}  # fmt: skip
@@ -218,6 +243,7 @@ def register(app: typer.Typer) -> None:
         values = {k: v for k, v in c.to_mlflow_dict("comparison").items()}
         typer.echo(f"run {result.run_id}: " + "  ".join(f"{k.split('.', 1)[1]} {v:.4f}" for k, v in values.items()))
         typer.echo(f"quantized model: {result.quantized_model}")
+        _footer(cfg, result.run_id, started)
         if not result.gates_passed:
             typer.secho("quality gates missed: " + "; ".join(result.failed_gates), fg="red", err=True)
             raise typer.Exit(3)
@@ -248,6 +274,7 @@ def register(app: typer.Typer) -> None:
         """
         from yololab.runners.bench import FormatSweepRunner, print_table
 
+        started = time.monotonic()
         listed = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
         options = {"model": model, "formats": listed, "data": data, "device": device, "experiment": experiment,
                    "run_name": run_name, "tracking_uri": tracking_uri, "output_dir": output_dir}  # fmt: skip
@@ -260,5 +287,6 @@ def register(app: typer.Typer) -> None:
         if not recommend:
             print_table(result)
         typer.echo(f"run {result.run_id}: recommended {result.recommended or 'none'}")
+        _footer(cfg, result.run_id, started)
         if result.recommended is None:
             raise typer.Exit(3)
