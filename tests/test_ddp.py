@@ -143,7 +143,7 @@ def test_ddp_workers_log_every_epoch_once_into_the_parent_run(
     client = MlflowClient(tracking_uri=mlflow_server.uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    for key in ("det.mAP50", "det.box_loss", "sys.epoch_time_s", "sys.cpu_utilization_pct"):
+    for key in ("det.mAP50", "det.box_loss", "sys.epoch_time_s", "sys.cpu_utilization_pct", "train.lr.pg0"):
         history = client.get_metric_history(run_id, key)
         assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1)), key
     assert run.data.tags["yololab.unavailable.gpu"] == "device is cpu: no GPU used"

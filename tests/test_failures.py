@@ -210,7 +210,7 @@ def test_four_processes_on_a_fresh_default_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.quick
-def test_a_busy_output_folder_is_not_shared(tmp_path: Path) -> None:
+def test_a_busy_or_used_output_folder_is_not_shared(tmp_path: Path) -> None:
     from yololab.runners.train import claim_output_dir
 
     first, lock = claim_output_dir(tmp_path, "train", "run-a")
@@ -218,6 +218,12 @@ def test_a_busy_output_folder_is_not_shared(tmp_path: Path) -> None:
     assert (first, second) == (tmp_path / "train", tmp_path / "train-run-b")
     lock.release()
     other.release()
-    again, lock = claim_output_dir(tmp_path, "train", "run-c")  # the last run ended: the usual folder again
+    again, lock = claim_output_dir(tmp_path, "train", "run-c")  # run-a ended without writing: its folder is free
     assert again == tmp_path / "train"
+    (again / "weights").mkdir()
+    (again / "weights" / "best.pt").write_bytes(b"run-c")
+    lock.release()
+    later, lock = claim_output_dir(tmp_path, "train", "run-d")  # never into an earlier run's output
+    assert later == tmp_path / "train-run-d" and not any(later.glob("weights"))
+    assert (tmp_path / "train" / "weights" / "best.pt").read_bytes() == b"run-c"
     lock.release()

@@ -154,6 +154,32 @@ def test_tags_params_artifacts_and_status(mlflow_server: Any, tmp_path: Path) ->
     assert files == {"models/weights/best.txt", "notes/readme.txt", "plots/empty.png"}
 
 
+def test_dataset_inputs_live_and_replayed_once(mlflow_server: Any, tmp_path: Path) -> None:
+    """``log_input`` lands as MLflow run inputs (name, digest, source, context); replaying the journal adds none."""
+    from yololab.adapters.mlflow_recorder import apply_record
+
+    source = "postgresql://alice:s3cret@db/x"  # a credential in a source is redacted like every other value
+    with recorder(mlflow_server.uri, tmp_path / "journal") as rec:
+        rec.log_input(name="world/train", digest="0123456789abcdef", source="/data/world/data.yaml",
+                      context="training", profile={"images": 600})  # fmt: skip
+        rec.log_input(name="world/val", digest="fedcba9876543210", source=source, context="validation")
+    client = client_for(mlflow_server.uri)
+
+    def inputs() -> list[tuple[str, str, str, str, str]]:
+        got = client.get_run(rec.run_id).inputs.dataset_inputs
+        return sorted((d.dataset.name, d.dataset.digest, d.dataset.source, d.dataset.profile,
+                       next(t.value for t in d.tags if t.key == "mlflow.data.context")) for d in got)  # fmt: skip
+
+    first = inputs()
+    assert first == [
+        ("world/train", "0123456789abcdef", '{"uri": "/data/world/data.yaml"}', '{"images": 600}', "training"),
+        ("world/val", "fedcba9876543210", '{"uri": "postgresql://alice:***@db/x"}', "{}", "validation"),
+    ]
+    for record in (r for r in read_journal(rec.journal_path) if r["op"] == "log_input"):
+        apply_record(client, record, rec.run_id)  # what a second replay would send
+    assert inputs() == first
+
+
 @pytest.mark.parametrize(("error", "status"), [(ValueError, "FAILED"), (KeyboardInterrupt, "KILLED")])
 def test_exception_ends_run(mlflow_server: Any, tmp_path: Path, error: type[BaseException], status: str) -> None:
     with pytest.raises(error), recorder(mlflow_server.uri, tmp_path / "journal") as rec:

@@ -85,10 +85,16 @@ def test_training_logs_every_epoch_and_final_key(trained: Any, workspace: dict[s
     run = client.get_run(trained.run_id)
     assert run.info.status == "FINISHED"
     metrics = run.data.metrics
-    per_epoch = [f"det.{k}" for k in (*SPEC_DET, *SPEC_LOSSES)] + [f"sys.{k}" for k in (*SPEC_SYS_CPU, "epoch_time_s")]
+    per_epoch = [f"det.{k}" for k in SPEC_LOSSES] + [f"sys.{k}" for k in (*SPEC_SYS_CPU, "epoch_time_s")]
+    per_epoch += [f"train.lr.pg{i}" for i in range(3)]
     for key in per_epoch:
-        steps = sorted({m.step for m in client.get_metric_history(trained.run_id, key)})
-        assert steps == [1, 2], f"{key}: steps {steps}"
+        steps = [m.step for m in client.get_metric_history(trained.run_id, key)]
+        assert sorted(steps) == [1, 2], f"{key}: steps {steps}"
+    for key in (f"det.{k}" for k in SPEC_DET):  # each epoch, then the final evaluation of best.pt at its own step
+        history = sorted(client.get_metric_history(trained.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in history] == [1, 2, 3], f"{key}: steps {[m.step for m in history]}"
+        assert history[-1].value == pytest.approx(metrics[key]), f"{key}: the final value is the latest"
+    assert metrics["det.mAP50"] == pytest.approx(trained.final.detection.mAP50)
     class_keys = _class_keys(workspace, trained.run_id)
     assert len(class_keys) == 3, "every class of the dataset gets a key"
     final = [f"sys.{k}" for k in SPEC_SYS_MODEL] + [f"det.ap.{k}" for k in trained.final.detection.per_class_ap]
@@ -276,8 +282,25 @@ def test_demo_chain_logs_three_runs(workspace: dict[str, Any], mlflow_server: An
     assert parents == {result.parent_run_id}, "the three runs are nested under the demo's run"
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["mlflow.note.content"].startswith("yololab demo:")
-    infer_tags = client.get_run(result.run_ids["infer"]).data.tags
-    assert infer_tags["yololab.source_run_id"] == result.run_ids["train"], "lineage: infer measured train's weights"
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "opens in model-training mode"
+    contexts = {"train": {"training", "validation"}, "infer": {"evaluation", "tracking"},
+                "quant": {"calibration", "evaluation"}}  # fmt: skip
+    for kind, run_id in result.run_ids.items():
+        run = client.get_run(run_id)
+        assert run.data.tags.get("mlflow.note.content"), f"{kind}: a description"
+        assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}, f"{kind}: the config as an artifact"
+        inputs = run.inputs.dataset_inputs
+        used = {tag.value for d in inputs for tag in d.tags if tag.key == "mlflow.data.context"}
+        assert used == contexts[kind], f"{kind}: dataset inputs {used}"
+        assert all(len(d.dataset.digest) == 16 and d.dataset.source_type == "local" for d in inputs)
+        if kind != "train":
+            assert run.data.tags["yololab.source_run_id"] == result.run_ids["train"], f"lineage: {kind}"
+    # the final evaluation of best.pt has its own step after the last epoch: one value per step, no doubling back
+    steps = [m.step for m in client.get_metric_history(result.run_ids["train"], "det.mAP50")]
+    assert sorted(steps) == [1, 2]
+    lr_steps = [m.step for m in client.get_metric_history(result.run_ids["train"], "train.lr.pg0")]
+    assert lr_steps == [1], "the learning rates are logged per epoch"
 
 
 def test_compare_cli_prints_the_runs_side_by_side_and_writes_the_report(

@@ -100,8 +100,8 @@ def test_experiment_on_postgres_with_basic_auth(
     assert not missing, f"{kind}: missing {missing}"
     if kind == "train":
         assert sorted(m.step for m in client.get_metric_history(result.run_id, "det.box_loss")) == [1, 2]
-        # det.* per epoch, then the final evaluation of best.pt at the last epoch's step
-        assert sorted(m.step for m in client.get_metric_history(result.run_id, "det.mAP50")) == [1, 2, 2]
+        # det.* per epoch, then the final evaluation of best.pt at its own step after the last epoch
+        assert sorted(m.step for m in client.get_metric_history(result.run_id, "det.mAP50")) == [1, 2, 3]
 
     # stored in PostgreSQL: the run row and its metrics are in the mlflow database
     conn = postgres_server.connect("mlflow")

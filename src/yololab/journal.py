@@ -19,7 +19,8 @@ Every record carries:
 - ``id``: a unique record id (uuid4 hex), the unit of "already synced";
 - ``v``: the format version (:data:`JOURNAL_VERSION`; version 1 lines, written before checksums, are read as they
   are);
-- ``op``: ``start_run``, ``log_params``, ``log_metrics``, ``set_tags``, ``log_artifact`` or ``end_run``;
+- ``op``: ``start_run``, ``log_params``, ``log_metrics``, ``set_tags``, ``log_input`` (a dataset the run
+  used), ``log_artifact`` or ``end_run``;
 - ``tracking_uri`` (never with credentials: they come from the environment at sync), ``experiment_name``,
   ``experiment_type``, ``run_key`` (local key of the run);
 - ``time_ms``: when the call was made (Unix ms); metrics carry their own explicit ``timestamp`` (ms) and ``step``,

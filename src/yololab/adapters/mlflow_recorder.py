@@ -475,6 +475,8 @@ def apply_record(client: Any, record: Mapping[str, Any], run_id: str | None, loc
         client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()], synchronous=True)
     elif op == "set_tags":
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in record["tags"].items()], synchronous=True)
+    elif op == "log_input":
+        client.log_inputs(run_id, datasets=[_dataset_input(record["dataset"])])
     elif op == "log_artifact":
         if local is None or not local.exists():
             raise CallRejectedError(f"artifact copy {local} is missing")
@@ -486,6 +488,23 @@ def apply_record(client: Any, record: Mapping[str, Any], run_id: str | None, loc
         client.set_terminated(run_id, status=record["status"], end_time=record["end_time_ms"])
     else:
         raise CallRejectedError(f"unknown op {op!r}")
+
+
+def _dataset_input(dataset: Mapping[str, Any]) -> Any:
+    """An MLflow ``DatasetInput`` from a journalled dataset (see :meth:`ExperimentRecorder.log_input`).
+
+    MLflow keeps one input per (dataset name, digest) and context, so a replayed record adds nothing twice.
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    entity = Dataset(
+        name=dataset["name"],
+        digest=dataset["digest"],
+        source_type="local",
+        source=json.dumps({"uri": dataset["source"]}),
+        profile=json.dumps(dataset.get("profile") or {}),
+    )
+    return DatasetInput(entity, tags=[InputTag("mlflow.data.context", dataset["context"])])
 
 
 def _deadline_for(record: Mapping[str, Any], local: Path | None, base_s: float) -> float:
@@ -1183,6 +1202,22 @@ class ExperimentRecorder:
         """Set run tags (redacted like params, keys made valid, values stringified and cut to 8000 characters)."""
         if tags:
             self._dispatch("set_tags", {"tags": self._clean_tags(tags)})
+
+    def log_input(
+        self, *, name: str, digest: str, source: str, context: str, profile: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record a dataset the run used (MLflow's run inputs: the UI's "Dataset" column and run page section).
+
+        Args:
+            name: the dataset's name (e.g. the data.yaml's folder name).
+            digest: a short content hash (at most 36 characters), equal for equal data.
+            source: where it lies (a local path or URI; credentials redacted).
+            context: how the run used it: ``training``, ``validation``, ``calibration``, ``tracking`` ...
+            profile: a few plain facts (e.g. ``{"images": 150}``), stored as JSON.
+        """
+        dataset = {"name": name, "digest": digest[:36], "source": redact_value(source), "context": context,
+                   "profile": dict(profile or {})}  # fmt: skip
+        self._dispatch("log_input", {"dataset": dataset})
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file, or a folder as ``artifact_path/<folder name>/...`` (copied into the journal first)."""

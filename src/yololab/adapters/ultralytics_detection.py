@@ -90,3 +90,12 @@ def trainer_losses(trainer: Any) -> tuple[dict[str, float], dict[str, float]]:
     metrics = trainer.metrics or {}
     val = {k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("val/")}
     return train, val
+
+
+def trainer_learning_rates(trainer: Any) -> dict[str, float]:
+    """Each optimizer parameter group's learning rate at the end of the epoch, by group (``pg0``, ``pg1``, ...).
+
+    Read from ``trainer.lr`` (``{"lr/pg0": ...}``), which Ultralytics sets before its own loggers run.
+    """
+    rates = getattr(trainer, "lr", None) or {}
+    return {str(name).rsplit("/", 1)[-1]: float(rate) for name, rate in rates.items()}

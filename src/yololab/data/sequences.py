@@ -13,7 +13,9 @@ here decodes an image or a video.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from yololab.metrics.mot.motchallenge import MOTDataWarning, read_seqinfo
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 """Video file suffixes recognised in a tracking folder (lower case)."""
 
-__all__ = ["VIDEO_SUFFIXES", "TrackingSource", "discover_sequences"]
+__all__ = ["VIDEO_SUFFIXES", "TrackingSource", "discover_sequences", "sequences_digest"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,17 @@ def discover_sequences(mot_dir: str | Path) -> list[TrackingSource]:
     if duplicates:
         raise FileNotFoundError(f"data.mot_dir {root}: two sequences named {duplicates[0]!r} (a folder and a video?)")
     return found
+
+
+def sequences_digest(sources: Sequence[TrackingSource]) -> str:
+    """A short fingerprint of tracking sequences (16 hex characters): equal for the same files, different otherwise.
+
+    SHA-256 over each sequence's name, frame count, ground-truth file size and video file size (sizes, not bytes,
+    as :meth:`~yololab.data.yolo_dataset.YoloDataset.digest`).
+    """
+    sha = hashlib.sha256()
+    for s in sources:
+        gt = s.gt_file.stat().st_size if s.gt_file is not None else -1
+        video = s.video.stat().st_size if s.video is not None else -1
+        sha.update(f"{s.name}\0{len(s.frames or ())}\0{gt}\0{video}\n".encode())
+    return sha.hexdigest()[:16]

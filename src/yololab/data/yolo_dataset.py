@@ -13,6 +13,7 @@ Ultralytics or torch.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """Image file suffixes a split folder is searched for (lower case)."""
 
-__all__ = ["IMAGE_SUFFIXES", "DatasetError", "YoloDataset", "read_data_yaml"]
+__all__ = ["IMAGE_SUFFIXES", "DatasetError", "YoloDataset", "label_path", "read_data_yaml"]
 
 
 class DatasetError(ValueError):
@@ -70,6 +71,44 @@ class YoloDataset:
                 f"{', '.join(IMAGE_SUFFIXES)})"
             )
         return files
+
+    def digest(self, split: str = "val") -> str:
+        """A short fingerprint of ``split`` (16 hex characters): equal for the same files, different otherwise.
+
+        SHA-256 over the class names and, per image in order, its path relative to :attr:`root`, its size and the
+        size of its label file (``images/`` -> ``labels/``, ``.txt``; -1 when missing). File sizes, not bytes, so a
+        100 000-image dataset is fingerprinted in about a second; an edit that keeps every size equal goes unseen.
+        """
+        sha = hashlib.sha256("\n".join(self.names).encode())
+        for image in self.images(split):
+            try:
+                rel = image.relative_to(self.root).as_posix()
+            except ValueError:
+                rel = image.as_posix()
+            sha.update(f"\0{rel}\0{_size(image)}\0{_size(label_path(image))}".encode())
+        return sha.hexdigest()[:16]
+
+
+def label_path(image: Path) -> Path:
+    """The YOLO label file of ``image``, as Ultralytics finds it (the last ``images`` folder -> ``labels``, ``.txt``).
+
+    Example:
+        >>> label_path(Path("/d/images/val/0001.jpg")).as_posix()
+        '/d/labels/val/0001.txt'
+    """
+    parts = list(image.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _resolve(entry: str, root: Path) -> Path:

@@ -11,18 +11,35 @@ from yololab.metrics.detection import DetectionMetrics
 from yololab.metrics.system import SystemMetrics
 from yololab.metrics.tracking import MOTMetrics
 
+LR_PREFIX = "train.lr."
+"""Key prefix of the per-epoch learning rates of a training run, one key per optimizer parameter group."""
+
 
 @dataclass
 class TrainingMetricsSnapshot:
-    """Metrics at the end of one training epoch, logged with ``step=epoch`` (``det.*`` and ``sys.*``)."""
+    """Metrics at the end of one training epoch, logged with ``step=epoch`` (``det.*``, ``sys.*``, ``train.lr.*``).
+
+    ``learning_rates`` maps each optimizer parameter group (``pg0``, ``pg1``, ... as Ultralytics names them: ``pg0``
+    the weights with decay, ``pg1`` the normalisation weights, ``pg2`` the biases) to its learning rate at the end of
+    the epoch, logged as ``train.lr.pg0`` ... (Ultralytics' own ``lr/pg0`` ...).
+
+    Example:
+        >>> snap = TrainingMetricsSnapshot(epoch=3, learning_rates={"pg0": 0.01})
+        >>> snap.to_mlflow_dict()
+        {'train.lr.pg0': 0.01}
+        >>> TrainingMetricsSnapshot.from_mlflow_dict(snap.to_mlflow_dict(), epoch=3).learning_rates
+        {'pg0': 0.01}
+    """
 
     epoch: int
     detection: DetectionMetrics = field(default_factory=DetectionMetrics)
     system: SystemMetrics = field(default_factory=SystemMetrics)
+    learning_rates: dict[str, float] = field(default_factory=dict)
 
     def to_mlflow_dict(self, class_keys: Mapping[str, str] | None = None) -> dict[str, float]:
-        """``det.*`` and ``sys.*`` keys of this epoch (log them with ``step=self.epoch``)."""
-        return {**self.detection.to_mlflow_dict("det", class_keys), **self.system.to_mlflow_dict("sys")}
+        """``det.*``, ``sys.*`` and ``train.lr.*`` keys of this epoch (log them with ``step=self.epoch``)."""
+        rates = {f"{LR_PREFIX}{group}": float(rate) for group, rate in self.learning_rates.items()}
+        return {**self.detection.to_mlflow_dict("det", class_keys), **self.system.to_mlflow_dict("sys"), **rates}
 
     @classmethod
     def from_mlflow_dict(
@@ -33,6 +50,7 @@ class TrainingMetricsSnapshot:
             epoch=epoch,
             detection=DetectionMetrics.from_mlflow_dict(values, "det", class_names),
             system=SystemMetrics.from_mlflow_dict(values, "sys"),
+            learning_rates={k[len(LR_PREFIX) :]: v for k, v in values.items() if k.startswith(LR_PREFIX)},
         )
 
 

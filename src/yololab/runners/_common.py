@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,46 @@ def resolve_weights(model: str) -> Path:
     return path.resolve()
 
 
+def claim_output_dir(parent: Path, name: str, run_key: str) -> tuple[Path, Any]:
+    """The output folder of one run, never one that another run wrote into: ``parent/name`` or ``name-<run_key>``.
+
+    ``parent/name`` when it does not exist yet or holds nothing but a lock file; otherwise (an earlier run's
+    output, or a running experiment's) a folder of this run's own, ``parent/name-<run_key>`` (the run key starts
+    with the start time, so the folders sort by age). Each folder holds a lock file (``.yololab-run.lock``) while a
+    run writes into it, so two experiments started together in one directory never share a folder either.
+
+    Returns:
+        The folder and its held lock (``.release()`` it when the run is done; a crash releases it too).
+    """
+    from filelock import FileLock, Timeout
+
+    usual = parent / name
+    for candidate in (usual, parent / f"{name}-{run_key}"):
+        if candidate == usual and _holds_output(candidate):
+            continue
+        candidate.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(candidate / LOCK_NAME), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            logging.getLogger(__name__).warning(
+                "output folder %s is in use by another running experiment; this run writes to %s",
+                candidate, parent / f"{name}-{run_key}",
+            )  # fmt: skip
+            continue
+        return candidate, lock
+    raise RuntimeError(f"{parent / name}-{run_key}: locked although the name is unique")  # pragma: no cover
+
+
+LOCK_NAME = ".yololab-run.lock"
+"""The lock file a run holds in its output folder while it writes there."""
+
+
+def _holds_output(folder: Path) -> bool:
+    """Whether ``folder`` holds anything an earlier run wrote (anything but a lock file)."""
+    return folder.is_dir() and any(p.name != LOCK_NAME for p in folder.iterdir())
+
+
 class MeasuringRunner:
     """The skeleton the experiments that measure a trained model share (``infer``, ``quant``).
 
@@ -187,6 +229,7 @@ class MeasuringRunner:
             raise ValueError(f"{type(self).__name__} needs a config of kind {self.kind!r}, got kind={config.kind!r}")
         self.config = config
         self.quiet = quiet
+        self.out_dir = Path(config.output_dir).resolve() / self.kind  # the run's own folder, claimed in _run
 
     def _say(self, text: str) -> None:
         if not self.quiet:
@@ -200,10 +243,48 @@ class MeasuringRunner:
         with open_recorder(self.config, run_name_default=run_name_default) as recorder, ultralytics_log_level():
             weights = resolve_weights(self.config.model)  # missing weights: a FAILED run with the reason
             data = prepare_data(self.config, quiet=self.quiet)
-            return self._run_with(recorder, weights, data)
+            log_datasets(recorder, data, self._datasets())
+            self.out_dir, lock = claim_output_dir(Path(self.config.output_dir).resolve(), self.kind, recorder.run_key)
+            recorder.set_tags({"yololab.output_dir": str(self.out_dir)})
+            try:
+                return self._run_with(recorder, weights, data)
+            finally:
+                lock.release()
+
+    def _datasets(self) -> dict[str, str]:
+        """The splits this experiment uses and how (see :func:`log_datasets`): the val split, for evaluation."""
+        return {"val": "evaluation"}
 
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> Any:
         raise NotImplementedError
+
+
+def log_datasets(recorder: ExperimentRecorder, data: PreparedData, contexts: Mapping[str, str]) -> None:
+    """Record the dataset splits the run used as MLflow run inputs, one per split and context.
+
+    Args:
+        recorder: the run.
+        data: the prepared data.
+        contexts: split -> how the run used it, e.g. ``{"train": "training", "val": "validation"}``;
+            ``"mot"`` names the tracking sequences (``data.mot_dir``), logged when there are any.
+    """
+    folder = data.dataset.yaml_path.parent.name or "dataset"
+    for split, context in contexts.items():
+        if split == "mot":
+            if data.mot_dir is not None:
+                from yololab.data.sequences import discover_sequences, sequences_digest
+
+                with warnings.catch_warnings():  # the tracking step warns about these folders itself
+                    warnings.simplefilter("ignore")
+                    sources = discover_sequences(data.mot_dir)
+                recorder.log_input(name=f"{data.mot_dir.name}/sequences", digest=sequences_digest(sources),
+                                   source=str(data.mot_dir), context=context,
+                                   profile={"sequences": len(sources)})  # fmt: skip
+            continue
+        images = data.dataset.images(split)
+        recorder.log_input(name=f"{folder}/{split}", digest=data.dataset.digest(split), source=str(data.data_yaml),
+                           context=context, profile={"split": split, "images": len(images),
+                                                     "classes": len(data.class_names)})  # fmt: skip
 
 
 def unavailable_tags(reasons: dict[str, str]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from yololab.runners._common import (
     check_model,
     console,
     describe_run,
+    log_datasets,
     model_stats_metrics,
     unavailable_tags,
 )
@@ -75,6 +76,10 @@ class FormatSweepRunner(MeasuringRunner):
         """Produce, validate and time every format; log the parent and child runs; recommend a format."""
         return self._run("bench")
 
+    def _datasets(self) -> dict[str, str]:
+        """The train split calibrates the INT8 formats; the val split evaluates every format."""
+        return {"train": "calibration", "val": "evaluation"}
+
     def _run_with(self, parent: ExperimentRecorder, weights: Path, data: PreparedData) -> BenchResult:
         cfg, bcfg = self.config, self.config.bench
         check_model(parent, cfg, weights, data)
@@ -102,7 +107,7 @@ class FormatSweepRunner(MeasuringRunner):
                 outcome.failed_gates = _gates(outcome, bcfg.gates.max_accuracy_drop, bcfg.gates.min_speedup)
         class_keys = class_key_map(data.class_names)
         for outcome in outcomes.values():
-            self._child_run(parent, outcome, benches.get(outcome.format), class_keys)
+            self._child_run(parent, outcome, benches.get(outcome.format), class_keys, data)
         result = BenchResult(parent.run_id, outcomes, _recommend(outcomes))
         self._log_parent(parent, result)
         measured = [o.format for o in outcomes.values() if o.failure is None]
@@ -119,7 +124,7 @@ class FormatSweepRunner(MeasuringRunner):
         from yololab.adapters.quantization import export_onnx_fp32, export_openvino_fp32, quantize
 
         cfg = self.config
-        out_dir = Path(cfg.output_dir).resolve() / "bench"
+        out_dir = self.out_dir
         calibration = evenly_spaced(data.dataset.images("train"), cfg.bench.calibration_size)
         onnx_fp32: Path | None = None
         for name, outcome in outcomes.items():
@@ -177,7 +182,7 @@ class FormatSweepRunner(MeasuringRunner):
 
     def _child_run(
         self, parent: ExperimentRecorder, outcome: FormatOutcome, bench: BenchmarkResult | None,
-        class_keys: dict[str, str],
+        class_keys: dict[str, str], data: PreparedData,
     ) -> None:  # fmt: skip
         cfg = self.config
         tags = {
@@ -192,6 +197,7 @@ class FormatSweepRunner(MeasuringRunner):
             tracking_uri=cfg.tracking.uri, journal_dir=cfg.tracking.journal_dir, tags=tags,
         )  # fmt: skip
         outcome.run_id = child.run_id
+        log_datasets(child, data, self._datasets())
         if outcome.failure is not None:
             child.set_tags({"yololab.failure_reason": outcome.failure[:4000]})
             child.end("FAILED")

@@ -92,6 +92,10 @@ class InferenceBenchmarkRunner(MeasuringRunner):
         self._log_artifacts(recorder, result, bench.samples_ms, evaluation, class_keys)
         return InferenceResult(recorder.run_id, result, evaluation, per_class)
 
+    def _datasets(self) -> dict[str, str]:
+        """The val split evaluates the model; the tracking sequences, when tracking is on, are tracked."""
+        return {"val": "evaluation", **({"mot": "tracking"} if self.config.infer.tracking.enabled else {})}
+
     def _plan_tracking(self, data: PreparedData, model_names: list[str]) -> tuple[TrackingPlan | None, str | None]:
         """The tracking plan, or None and why not (a class mismatch the user allowed leaves tracking out)."""
         tcfg = self.config.infer.tracking
@@ -114,7 +118,7 @@ class InferenceBenchmarkRunner(MeasuringRunner):
         self._say(f"[bold]track[/] {tcfg.tracker} over {mot_dir} ({plan.benchmark}; {plan.classes.description})")
         for warning in plan.warnings:
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-        out_dir = Path(cfg.output_dir).resolve() / "infer" / "mot_results"
+        out_dir = self.out_dir / "mot_results"
         with step_progress("tracking", plan.total_frames, quiet=self.quiet) as advance:
             outcome = run_tracking(
                 load_model(weights), plan, tcfg, imgsz=cfg.imgsz, device=cfg.device, out_dir=out_dir,

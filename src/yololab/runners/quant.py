@@ -78,6 +78,10 @@ class QuantizationRunner(MeasuringRunner):
         check_available(self.config.quant.method, self.config.device)  # before any work
         return self._run(f"quant-{self.config.quant.method}")
 
+    def _datasets(self) -> dict[str, str]:
+        """The train split calibrates the quantized model; the val split evaluates both sides."""
+        return {"train": "calibration", "val": "evaluation"}
+
     def _run_with(self, recorder: ExperimentRecorder, weights: Path, data: PreparedData) -> QuantizationResult:
         from yololab.adapters.quantization import quantize
 
@@ -86,7 +90,7 @@ class QuantizationRunner(MeasuringRunner):
         dataset = data.dataset
         calibration = evenly_spaced(dataset.images("train"), qcfg.calibration_size)
         self._say(f"[bold]quantize[/] {weights.name} -> {qcfg.method} ({len(calibration)} calibration images, train)")
-        out_dir = Path(cfg.output_dir).resolve() / "quant"
+        out_dir = self.out_dir
         pair = quantize(
             weights, qcfg.method, out_dir, imgsz=cfg.imgsz, calibration_images=calibration,
             data_yaml=data.data_yaml, device=cfg.device,

@@ -1,11 +1,12 @@
 """TrainingRunner: Ultralytics training, one ``TrainingMetricsSnapshot`` logged per epoch (``step = epoch``).
 
 Steps are 1-based epochs (``step = 1`` after the first epoch), as in Ultralytics' ``results.csv``. Per-epoch
-``det.*`` are Ultralytics' validation during training. The final evaluation of ``best.pt`` is yololab's validator
-(the one ``infer`` and ``quant`` use, ``rect=False``), logged at the last epoch's step after that epoch's own values,
-so it is each ``det.*`` key's latest value (what MLflow shows in run tables and comparisons) while every per-epoch key
-keeps exactly one step per epoch; per-class AP (``det.ap.*``, ``det.ap50.*``) and model statistics exist only there.
-Ultralytics' own final validation of ``best.pt`` is skipped (its numbers, ``rect=True``, are not yololab's).
+``det.*`` are Ultralytics' validation during training; ``train.lr.pg*`` the learning rates. The final evaluation of
+``best.pt`` is yololab's validator (the one ``infer`` and ``quant`` use, ``rect=False``), logged at its own step,
+``N + 1`` after ``N`` epochs (where Ultralytics logs its own final validation), so it is each ``det.*`` key's latest
+value (what MLflow shows in run tables and comparisons) and every history has one value per step; per-class AP
+(``det.ap.*``, ``det.ap50.*``) and model statistics exist only there. Ultralytics' own final validation of
+``best.pt`` is skipped (its numbers, ``rect=True``, are not yololab's).
 
 Multi-GPU (``device: 0,1,...``): Ultralytics' DDP workers load pickled callbacks; :class:`_EpochLogger` pickles as
 plain data, rank 0 journals each epoch and the launching process follows the journal (docs/recorder.md).
@@ -32,7 +33,9 @@ from yololab.metrics.system import SystemMetrics
 from yololab.runners._common import (
     EpochProgress,
     PreparedData,
+    claim_output_dir,
     describe_run,
+    log_datasets,
     log_model_stats,
     open_recorder,
     prepare_data,
@@ -162,13 +165,23 @@ class _EpochLogger:
     def _on_fit_epoch_end(self, trainer: Any) -> None:
         if not self.logs_here:  # DDP rank > 0
             return
-        from yololab.adapters.ultralytics_detection import detection_from_det_metrics, trainer_losses, with_losses
+        from yololab.adapters.ultralytics_detection import (
+            detection_from_det_metrics,
+            trainer_learning_rates,
+            trainer_losses,
+            with_losses,
+        )
 
         detection = detection_from_det_metrics(trainer.validator.metrics, per_class=False)
         detection = with_losses(detection, *trainer_losses(trainer))
         system = self.collector.to_system_metrics() if self.collector is not None else SystemMetrics()
         system.epoch_time_s = time.perf_counter() - self._epoch_start
-        snapshot = TrainingMetricsSnapshot(epoch=int(trainer.epoch) + 1, detection=detection, system=system)
+        snapshot = TrainingMetricsSnapshot(
+            epoch=int(trainer.epoch) + 1,
+            detection=detection,
+            system=system,
+            learning_rates=trainer_learning_rates(trainer),
+        )
         self.history.append(snapshot)
         if self.progress is not None:
             self.progress.advance(snapshot)
@@ -205,6 +218,16 @@ def _strip_checkpoints(trainer: Any) -> None:
             ckpt = strip_optimizer(trainer.last) if trainer.last.exists() else {}
             if trainer.best.exists():
                 strip_optimizer(trainer.best, updates={"train_results": (ckpt or {}).get("train_results")})
+
+
+def final_step(history: list[TrainingMetricsSnapshot]) -> int:
+    """The step of the final evaluation of ``best.pt``: one after the last epoch logged (N epochs -> step N + 1).
+
+    Example:
+        >>> final_step([TrainingMetricsSnapshot(epoch=1), TrainingMetricsSnapshot(epoch=2)])
+        3
+    """
+    return history[-1].epoch + 1
 
 
 def single_device(device: str) -> str:
@@ -277,6 +300,7 @@ class TrainingRunner:
             check_start_model(self.config.model, imgsz=self.config.imgsz, device=single_device(self.config.device))
             data = prepare_data(self.config, quiet=self.quiet)
             data.dataset.images("train")  # the training split must exist and hold images
+            log_datasets(recorder, data, {"train": "training", "val": "validation"})
             result = self._run_with(recorder, data)
         result.run_id = recorder.run_id  # the server's id, once the sender has created the run
         return result
@@ -355,7 +379,10 @@ class TrainingRunner:
     def _log_final(
         self, recorder: ExperimentRecorder, logger: _EpochLogger, best: Path, data: PreparedData
     ) -> TrainingMetricsSnapshot:
-        """Evaluate ``best.pt`` with yololab's validator and log it, with the model statistics, at the last step.
+        """Evaluate ``best.pt`` with yololab's validator and log it, with the model statistics, at its own step.
+
+        The step is the one after the last epoch (:func:`final_step`), as Ultralytics logs its own final validation,
+        so no key's history doubles back at the last epoch.
 
         The validator is the one ``infer`` and ``quant`` use (``rect=False``), so the final ``det.*`` of a training run
         equal an inference run's on the same weights.
@@ -370,7 +397,7 @@ class TrainingRunner:
                 best, data.data_yaml, imgsz=cfg.imgsz, device=single_device(cfg.device)
             )
         recorder.log_text(rows_to_csv(self.per_class.as_rows()), "tables/per_class.csv")
-        final = TrainingMetricsSnapshot(epoch=logger.history[-1].epoch, detection=detection)
+        final = TrainingMetricsSnapshot(epoch=final_step(logger.history), detection=detection)
         recorder.log_metrics(final.to_mlflow_dict(logger.class_keys), step=final.epoch)
         final.system = log_model_stats(recorder, best, cfg.imgsz, step=final.epoch)
         if detection.per_class_ap:
@@ -443,33 +470,6 @@ def check_start_model(model: str, *, imgsz: int, device: str = "cpu") -> None:
     if path.suffix.lower() != ".pt":
         raise ModelCheckError(f"model: {path.resolve()}: training cannot start from this file; expected {expected}")
     inspect_model(path, imgsz=imgsz, device=device)
-
-
-def claim_output_dir(parent: Path, name: str, run_key: str) -> tuple[Path, Any]:
-    """The output folder of one run: ``parent/name`` unless a running experiment holds it, else ``name-<run_key>``.
-
-    Each folder holds a lock file (``.yololab-run.lock``) while a run writes into it, so two experiments started
-    together in one directory never share an Ultralytics output folder, while a rerun after the last one ended
-    reuses ``parent/name`` (the paths the example configs name, e.g. ``runs/yololab/train/weights/best.pt``).
-
-    Returns:
-        The folder and its held lock (``.release()`` it when the run is done; a crash releases it too).
-    """
-    from filelock import FileLock, Timeout
-
-    for candidate in (parent / name, parent / f"{name}-{run_key}"):
-        candidate.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(candidate / ".yololab-run.lock"), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            logging.getLogger(__name__).warning(
-                "output folder %s is in use by another running experiment; this run writes to %s",
-                candidate, parent / f"{name}-{run_key}",
-            )  # fmt: skip
-            continue
-        return candidate, lock
-    raise RuntimeError(f"{parent / name}-{run_key}: locked although the name is unique")  # pragma: no cover
 
 
 def _weights(save_dir: Path) -> tuple[Path | None, Path | None]:
