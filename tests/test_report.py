@@ -51,7 +51,7 @@ def _samples(mean: float, n: int = 200) -> list[float]:
 
 def _train() -> RunData:
     history: dict[str, list[tuple[int, float]]] = {
-        "det.mAP50": [(e, 0.15 * e) for e in EPOCHS],
+        "det.mAP50": [*((e, 0.15 * e) for e in EPOCHS), (6, 0.74)],  # step 6: the final evaluation of best.pt
         "det.box_loss": [(e, 2 - 0.2 * e) for e in EPOCHS],
         "det.val_box_loss": [(e, 2.1 - 0.2 * e) for e in EPOCHS],
         **LR_HISTORY,
@@ -204,6 +204,16 @@ def test_learning_rate_curves_are_the_histories(runs: list[RunData]) -> None:
         assert to_rgb(line.get_color()) == to_rgb(style.colour(runs[0]))
     training = next(f for f in report_figures(runs, style) if f.get_label() == "training curves per epoch")
     assert not [line for ax in training.axes for line in ax.get_lines() if "lr" in ax.get_title()]
+
+
+@pytest.mark.quick
+def test_the_final_evaluation_is_a_star_after_the_epochs(runs: list[RunData]) -> None:
+    fig = next(f for f in report_figures(runs) if f.get_label() == "training curves per epoch")
+    lines = {line.get_label(): line for line in _axes(fig, "mAP50").get_lines()}
+    assert list(lines["yolo11n.yaml"].get_xdata()) == list(EPOCHS)
+    final = lines["yolo11n.yaml final (best.pt)"]
+    assert list(zip(final.get_xdata(), final.get_ydata(), strict=True)) == [(6, 0.74)] and final.get_marker() == "*"
+    assert list(_axes(fig, "box_loss").get_lines()[0].get_xdata()) == list(EPOCHS)
 
 
 def _part(page: str, start: str, end: str) -> str:

@@ -196,6 +196,20 @@ class RunStyle:
         return f'<span class="swatch" style="background:{self.colour(run)}"></span>{html.escape(self.label(run))}'
 
 
+def last_epoch(history: Mapping[str, Sequence[tuple[int, float]]]) -> int | None:
+    """The last epoch of a training history: the last step of its per-epoch-only keys (losses, learning rates).
+
+    The final evaluation of ``best.pt`` logs ``det.mAP50`` ... at step N + 1 after N epochs, but no loss: a later
+    step of an accuracy key is that evaluation, not an epoch. None when the history has no such key.
+
+    Example:
+        >>> last_epoch({"det.mAP50": [(1, 0.2), (2, 0.4), (3, 0.45)], "det.box_loss": [(1, 2.0), (2, 1.5)]})
+        2
+    """
+    steps = [p[0] for k, points in history.items() if k.endswith("_loss") or k.startswith(LR_PREFIX) for p in points]
+    return max(steps) if steps else None
+
+
 def training_figures(runs: Sequence[RunData], style: RunStyle) -> list[Figure]:
     """The per-epoch curves of the training runs, one line per run per metric (learning rates apart)."""
     histories = {
@@ -205,7 +219,9 @@ def training_figures(runs: Sequence[RunData], style: RunStyle) -> list[Figure]:
     if not histories:
         return []
     owners = {style.label(r): r for r in runs}
-    fig = plots.plot_training(histories, colors=style.series_colours(owners), title="Training: per epoch")
+    ends = {style.label(r): end for r in runs if (end := last_epoch(r.history)) is not None}
+    colours = style.series_colours(owners)
+    fig = plots.plot_training(histories, colors=colours, title="Training: per epoch", last_epoch=ends)
     fig.set_label("training curves per epoch")
     return [fig]
 

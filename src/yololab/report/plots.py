@@ -200,7 +200,11 @@ def _training_panels(histories: Mapping[str, EpochSeries]) -> dict[str, list[tup
 
 
 def plot_training(
-    histories: Mapping[str, EpochSeries], *, colors: Mapping[str, str] | None = None, title: str = "Training"
+    histories: Mapping[str, EpochSeries],
+    *,
+    colors: Mapping[str, str] | None = None,
+    title: str = "Training",
+    last_epoch: Mapping[str, int] | None = None,
 ) -> Figure:
     """Per-epoch curves of several runs: one subplot per metric, one line per run (val losses dashed).
 
@@ -208,6 +212,8 @@ def plot_training(
         histories: series label (a run) -> metric key -> [(epoch, value), ...].
         colors: series label -> colour.
         title: the figure title.
+        last_epoch: series label -> its last epoch; a point at a later step (the final evaluation of ``best.pt``,
+            logged at step N + 1) is drawn as a star, not joined to the epochs' line.
     """
     panels = _training_panels(histories)
     cols = min(4, max(1, len(panels)))
@@ -216,11 +222,8 @@ def plot_training(
     for ax, (name, keys) in zip(axes.flat, panels.items(), strict=False):
         for i, (label, history) in enumerate(histories.items()):
             for key, style in keys:
-                if history.get(key):
-                    steps, values = zip(*history[key], strict=True)
-                    suffix = " (val)" if style == "--" else ""
-                    ax.plot(steps, values, style, marker="o", markersize=2.5, color=_colour(colors, label, i),
-                            label=f"{label}{suffix}")  # fmt: skip
+                end = (last_epoch or {}).get(label)
+                _epoch_line(ax, history.get(key) or [], end, style, _colour(colors, label, i), label)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -232,6 +235,21 @@ def plot_training(
     _figure_legend(fig, axes.flat)
     fig.suptitle(title)
     return fig
+
+
+def _epoch_line(
+    ax: Axes, points: Sequence[tuple[int, float]], last_epoch: int | None, style: str, colour: str, label: str
+) -> None:
+    """The points up to ``last_epoch`` as a line, any later one as a star labelled ``<label> final``."""
+    epochs = [p for p in points if last_epoch is None or p[0] <= last_epoch]
+    final = [p for p in points if last_epoch is not None and p[0] > last_epoch]
+    suffix = " (val)" if style == "--" else ""
+    if epochs:
+        steps, values = zip(*epochs, strict=True)
+        ax.plot(steps, values, style, marker="o", markersize=2.5, color=colour, label=f"{label}{suffix}")
+    if final:
+        steps, values = zip(*final, strict=True)
+        ax.plot(steps, values, "*", markersize=9, color=colour, label=f"{label} final (best.pt)")
 
 
 def _figure_legend(fig: Figure, axes: Iterable[Axes]) -> None:
