@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show runs side by side on the same metric keys, with last - first differences.
 
-        With --output, also write a self-contained HTML report: training curves, latency CDFs, per-class AP, the
-        quantization comparison and MOT metrics per sequence.
+        With --output, also write a self-contained HTML report: headline numbers; training curves and learning
+        rates, latency CDFs, per-class AP, the quantization comparison and MOT metrics per sequence (each run in
+        one colour in every chart); each run's params and yololab.* tags; every key side by side.
         """
         from yololab.adapters.mlflow_reader import find_run_ids, load_runs
         from yololab.report.compare import print_comparison, render_html
