@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 EpochSeries = Mapping[str, Sequence[tuple[int, float]]]
 """metric key -> [(epoch, value), ...]"""
@@ -226,6 +227,7 @@ def plot_training(
                 _epoch_line(ax, history.get(key) or [], end, style, _colour(colors, label, i), label)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if not name.endswith("_loss"):
@@ -286,6 +288,7 @@ def plot_learning_rates(
                 ax.plot(steps, values, marker="o", markersize=2.5, color=_colour(colors, label, i), label=label)
         ax.set_title(f"{group}: {LR_GROUPS.get(group, 'parameter group')}", fontsize=9)
         ax.set(xlabel="epoch", ylabel="learning rate")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
         ax.grid(alpha=0.3)
     _figure_legend(fig, axes[0])
