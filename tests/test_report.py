@@ -272,6 +272,24 @@ def test_page_order_headline_first_plots_then_collapsible_panels(runs: list[RunD
     assert 'src="http' not in page and "<link" not in page
 
 
+@pytest.mark.quick
+def test_a_format_sweep_is_drawn_in_its_run_colour(runs: list[RunData]) -> None:
+    rows = [{"format": "torch", "precision": "fp32", "model_size_mb": 5.4, "mAP50_95": 0.61, "inference_time_ms": 9.0,
+             "status": "ok"},
+            {"format": "openvino-int8", "precision": "int8", "model_size_mb": 1.6, "mAP50_95": 0.59,
+             "inference_time_ms": 3.1, "status": "ok"}]  # fmt: skip
+    sweep = RunData("beefbeef0000", "bench", "bench", "FINISHED", {}, {"model": "runs/w/best.pt"},
+                    {"yololab.bench.recommended": "openvino-int8"}, {}, {"tables/formats.json": rows})  # fmt: skip
+    runs = [*runs, sweep]
+    style = RunStyle.of(runs)
+    fig = report_figures(runs, style)[-1]
+    assert fig.get_label() == "formats of best.pt format sweep"
+    points = fig.axes[0].collections
+    assert len(points) == 2 and all(to_rgb(p.get_facecolor()[0]) == to_rgb(style.colour(sweep)) for p in points)
+    body = _part(render_html(runs), '<section id="formats">', "</section>")
+    assert "<img" in body and "recommended: openvino-int8" in body and "<td>openvino-int8</td>" in body
+
+
 @pytest.mark.integration
 def test_learning_rate_histories_are_read_back(mlflow_server: Any, tmp_path: Path) -> None:
     """A training run's ``train.lr.*`` keys come back from MLflow as per-epoch histories, one value per step."""

@@ -143,7 +143,7 @@ def measured(run: RunData) -> str:
     if variant:
         return f"{model} → {variant}" if model else variant
     if model and run.experiment_type == "bench":
-        return f"{model} formats"
+        return f"{model} format sweep"
     return model or run.name
 
 
@@ -326,7 +326,7 @@ def formats_figures(runs: Sequence[RunData], style: RunStyle) -> list[tuple[RunD
         rows = r.artifacts.get("tables/formats.json")
         if isinstance(rows, list) and rows:
             fig = plots.plot_formats(rows, title=f"{style.label(r)}: formats", color=style.colour(r))
-            fig.set_label(f"formats {style.label(r)}")
+            fig.set_label(f"formats of {style.label(r)}")
             out.append((r, rows, fig))
     return out
 
