@@ -1029,8 +1029,9 @@ class ExperimentRecorder:
         flush_timeout_s: seconds the sender gets at the end of the run to finish; ``None`` -> 15 s for a server,
             120 s for a local store.
         start_timeout_s: seconds to wait for the server to create the run (so that a refused credential stops the
-            experiment before any work); ``None`` -> ``request_timeout_s + 0.5`` for a server, 120 s for a local
-            store. After that the run goes on and the sender keeps trying.
+            experiment before any work); ``None`` -> ``request_timeout_s + 0.5`` for a server, and no wait for a
+            local store (which cannot refuse credentials; :attr:`run_id` waits for it, up to 120 s, when first
+            read). After that the run goes on and the sender keeps trying.
 
     Raises:
         TrackingAuthError: at start, the server refused the credentials or the permission (HTTP 401/403).
@@ -1083,11 +1084,12 @@ class ExperimentRecorder:
         all_tags = {**default_tags(experiment_type), **(tags or {})}
         start = {"tags": self._clean_tags(all_tags), "run_name": run_name, "start_time_ms": _now_ms()}
         self._dispatch("start_run", start)
+        self._start_timeout_s = start_timeout_s if start_timeout_s is not None else deadline
         if self._sender is not None:
             self._sender.start()
-            if start_timeout_s is None:
-                start_timeout_s = request_timeout_s + 0.5 if remote else deadline
-            self._sender.start_settled.wait(start_timeout_s)
+            if not remote and start_timeout_s is None:
+                return  # a local store cannot refuse credentials: its run is created while the caller goes on
+            self._sender.start_settled.wait(request_timeout_s + 0.5 if start_timeout_s is None else start_timeout_s)
             error = self._sender.auth_error
             if error is not None:
                 self._abandon()
@@ -1104,8 +1106,17 @@ class ExperimentRecorder:
 
     @property
     def run_id(self) -> str:
-        """The server run id once the run exists there, else ``local-<run_key>``."""
-        return self._state.runs.get(self.run_key) or f"local-{self.run_key}"
+        """The server run id once the run exists there, else ``local-<run_key>``.
+
+        The first read waits (at most the start deadline) for the sender to have tried creating the run: a local
+        store's run is created in the background while the experiment starts (importing MLflow and opening SQLite
+        take about a second), so nothing waits for it until its id is needed.
+        """
+        run_id = self._state.runs.get(self.run_key)
+        if run_id is None and self._sender is not None and not self._sender.start_settled.is_set():
+            self._sender.start_settled.wait(self._start_timeout_s)
+            run_id = self._state.runs.get(self.run_key)
+        return run_id or f"local-{self.run_key}"
 
     @property
     def handle(self) -> RunHandle:
