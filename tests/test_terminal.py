@@ -272,3 +272,26 @@ def test_per_class_table_equals_ultralytics_validation(cli_train: dict[str, Any]
     assert re.search(rf"^all +{images} +{table.rows[0].instances} ", err, re.MULTILINE), err[-1500:]
     assert re.search(r"^speed: [\d.]+ ms preprocess, [\d.]+ ms inference, [\d.]+ ms postprocess per image$",
                      err, re.MULTILINE)  # fmt: skip
+
+
+@pytest.mark.quick
+def test_demo_summary_shows_every_run_id_in_full_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yololab.runners import demo
+
+    ids = {kind: f"{i}" * 32 for i, kind in enumerate(("train", "infer", "quant"), start=7)}
+    result = demo.DemoResult(
+        run_ids=ids,
+        seconds={"train": 134.2, "infer": 8.1, "quant": 9.4},
+        headline={"infer": {"mAP50": 0.89, "fps": 80.858, "p95_ms": 13.016, "HOTA": 0.544, "MOTA": 0.506}},
+        tracking_uri="sqlite:////work/mlflow.db",
+    )
+    out = terminal80()
+    monkeypatch.setattr(demo, "console", out)
+    demo.print_summary(result, "yololab-demo")
+    lines = out.export_text().splitlines()
+    table = [line for line in lines if line[:1] in "┏┃┡│└"]
+    assert table and "…" not in "".join(table) and all(len(line) <= 80 for line in table)
+    for run_id in ids.values():
+        assert sum(line.count(run_id) for line in table) == 1, f"{run_id} in full in the table"
+    compare = next(line for line in lines if line.startswith("compare them:"))  # one line, whole, to copy
+    assert all(run_id in compare for run_id in ids.values())

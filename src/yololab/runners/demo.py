@@ -141,8 +141,10 @@ def _run_chain(
 def print_summary(result: DemoResult, experiment: str) -> None:
     """The three runs, their headline numbers, where they are and how to look at them."""
     table = Table(title=f"yololab demo — experiment '{experiment}'")
-    for col in ("run", "run id", "seconds", "headline"):
-        table.add_column(col)
+    table.add_column("run")
+    table.add_column("run id", no_wrap=True, min_width=32)  # in full: it is what `compare` and the UI take
+    table.add_column("seconds", justify="right")
+    table.add_column("headline")
     for kind, run_id in result.run_ids.items():
         values = ", ".join(f"{k} {v:.3f}" for k, v in result.headline.get(kind, {}).items() if v is not None)
         table.add_row(kind, run_id, f"{result.seconds.get(kind, 0):.0f}", values)
