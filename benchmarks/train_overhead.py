@@ -8,8 +8,9 @@ exists), the final evaluation of best.pt by yololab's validator, and the artifac
 Overhead = mean yololab wall time / mean plain wall time - 1. Targets: <= 0.5 % on the default training
 (configs/train.yaml: 30 epochs, about 3 min here) and <= 2 % with ``--epochs 5``. yololab's cost is mostly fixed
 (the run's creation, the final validation of best.pt by yololab's validator, model statistics, plots, the upload
-at the end), so a shorter training shows a larger percentage. Measured 2026-12-02 (2 shared cores, load 1.5-2.5):
-``--epochs 5``: +5.16 % (29.32 s vs 27.88 s; +8.7 % before Ultralytics' duplicate final validation was skipped).
+at the end), so a shorter training shows a larger percentage. Measured 2026-12-02 on a quiet machine:
+``--epochs 5``: -2.68 % (24.73 s vs 25.41 s); 30 epochs: +2.17 % (148.42 s vs 145.26 s, with 137.7 s and 152.9 s for
+the two plain runs: this machine's noise is larger than the 0.5 % target). Figures: docs/benchmarks.md.
 
 Run: ``python benchmarks/train_overhead.py [--epochs 30] [--repeats 1]`` (A-B-B-A: about 13 min on 2 cores).
 """

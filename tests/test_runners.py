@@ -289,6 +289,7 @@ def test_demo_chain_logs_three_runs(workspace: dict[str, Any], mlflow_server: An
     for kind, run_id in result.run_ids.items():
         run = client.get_run(run_id)
         assert run.data.tags.get("mlflow.note.content"), f"{kind}: a description"
+        assert run.data.tags["mlflow.source.name"] == f"yololab {kind}", f"{kind}: the UI's Source column"
         assert "config.yaml" in {a.path for a in client.list_artifacts(run_id)}, f"{kind}: the config as an artifact"
         inputs = run.inputs.dataset_inputs
         used = {tag.value for d in inputs for tag in d.tags if tag.key == "mlflow.data.context"}

@@ -298,6 +298,7 @@ def metric_batches(metrics: Mapping[str, Any], *, step: int | None) -> list[list
     return [rows[i : i + MAX_METRICS_PER_BATCH] for i in range(0, len(rows), MAX_METRICS_PER_BATCH)]
 
 
+@functools.cache
 def _dist_version(*names: str) -> str | None:
     for name in names:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -306,10 +307,16 @@ def _dist_version(*names: str) -> str | None:
 
 
 def _git_commit(cwd: Path | None = None) -> str | None:
+    return _git_commit_in(cwd or Path.cwd())
+
+
+@functools.cache
+def _git_commit_in(cwd: Path) -> str | None:
+    """The commit checked out in ``cwd`` (asked once per folder and process: a sweep opens a run per format)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--verify", "-q", "HEAD"],
-            cwd=cwd or Path.cwd(),
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=5,
@@ -322,8 +329,13 @@ def _git_commit(cwd: Path | None = None) -> str | None:
 
 
 def default_tags(experiment_type: str) -> dict[str, str]:
-    """The tags every yololab run gets: type, versions, host, and the git commit when the cwd has one."""
+    """The tags every yololab run gets: type, versions, host, source, and the git commit when the cwd has one.
+
+    ``mlflow.source.name`` (``yololab train`` ...) and ``mlflow.source.type`` fill the UI's *Source* column.
+    """
     tags = {
+        "mlflow.source.name": f"yololab {experiment_type}",
+        "mlflow.source.type": "LOCAL",
         "yololab.experiment_type": experiment_type,
         "yololab.version": __version__,
         "yololab.host": socket.gethostname(),

@@ -14,7 +14,7 @@ Ultralytics or torch.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +43,20 @@ class YoloDataset:
     root: Path
     names: list[str]
     splits: dict[str, Any]
+    _found: dict[str, tuple[Path, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def images(self, split: str = "val") -> list[Path]:
-        """Image files of ``split``, sorted per folder.
+        """Image files of ``split``, sorted per folder (searched once; a dataset is read once per experiment).
 
         Raises:
             DatasetError: the split is not in the file, a folder or list file is missing, or no image was found.
         """
+        if split not in self._found:
+            self._found[split] = tuple(self._search(split))
+        return list(self._found[split])
+
+    def _search(self, split: str) -> list[Path]:
         entries = self.splits.get(split)
         if entries is None:
             raise DatasetError(f"{self.yaml_path}: no '{split}' entry; expected a folder or list of image folders")
@@ -79,6 +86,8 @@ class YoloDataset:
         size of its label file (``images/`` -> ``labels/``, ``.txt``; -1 when missing). File sizes, not bytes, so a
         100 000-image dataset is fingerprinted in about a second; an edit that keeps every size equal goes unseen.
         """
+        if split in self._digests:
+            return self._digests[split]
         sha = hashlib.sha256("\n".join(self.names).encode())
         for image in self.images(split):
             try:
@@ -86,7 +95,8 @@ class YoloDataset:
             except ValueError:
                 rel = image.as_posix()
             sha.update(f"\0{rel}\0{_size(image)}\0{_size(label_path(image))}".encode())
-        return sha.hexdigest()[:16]
+        self._digests[split] = sha.hexdigest()[:16]
+        return self._digests[split]
 
 
 def label_path(image: Path) -> Path:

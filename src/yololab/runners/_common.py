@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -285,6 +287,25 @@ def log_datasets(recorder: ExperimentRecorder, data: PreparedData, contexts: Map
         recorder.log_input(name=f"{folder}/{split}", digest=data.dataset.digest(split), source=str(data.data_yaml),
                            context=context, profile={"split": split, "images": len(images),
                                                      "classes": len(data.class_names)})  # fmt: skip
+
+
+def import_in_background(*modules: str) -> threading.Thread:
+    """Import ``modules`` in a daemon thread, off the critical path, while the caller does native-heavy work.
+
+    For modules needed only at the end of a run (matplotlib for the plots: about 0.4 s): started while an export or
+    a training runs mostly outside the interpreter, the import costs the run's wall time next to nothing. Never
+    start it around a timed section: it competes for the interpreter. An import that fails here fails again, with
+    its traceback, where the module is really used.
+    """
+
+    def run() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="yololab-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def unavailable_tags(reasons: dict[str, str]) -> dict[str, str]:

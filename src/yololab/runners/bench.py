@@ -28,6 +28,7 @@ from yololab.runners._common import (
     check_model,
     console,
     describe_run,
+    import_in_background,
     log_datasets,
     model_stats_metrics,
     unavailable_tags,
@@ -87,7 +88,9 @@ class FormatSweepRunner(MeasuringRunner):
             raise ValueError(f"model: {weights} — a format sweep exports every format from the PyTorch weights (.pt)")
         formats = list(dict.fromkeys([ORIGINAL, *bcfg.formats]))
         outcomes = {f: FormatOutcome(f) for f in formats}
+        preload = import_in_background("yololab.report.plots")  # the parent's plot, while the exports run
         self._produce(outcomes, weights, data)
+        preload.join()  # before anything is timed
         self._validate(outcomes, data)
         benches = self._benchmark(outcomes, data)
         original = outcomes[ORIGINAL]

@@ -35,6 +35,7 @@ from yololab.runners._common import (
     PreparedData,
     claim_output_dir,
     describe_run,
+    import_in_background,
     log_datasets,
     log_model_stats,
     open_recorder,
@@ -320,6 +321,7 @@ class TrainingRunner:
         recorder.set_tags({"yololab.output_dir": str(save_dir), "yololab.ddp_world_size": str(world)})
         from yololab.adapters.ultralytics_env import ultralytics_log_level
 
+        import_in_background("yololab.report.plots")  # drawn at the end; imported while the training runs
         try:
             if collector is not None:
                 collector.start()
