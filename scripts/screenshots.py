@@ -49,6 +49,14 @@ def _model_training_view(page: object) -> None:
             page.wait_for_timeout(1500)  # type: ignore[attr-defined]
 
 
+def _tidy(page: object) -> None:
+    """Close MLflow's assistant panel (it takes a third of the page) when it is open."""
+    close = page.get_by_role("button", name="Close")  # type: ignore[attr-defined]
+    if close.count():
+        close.first.click()
+        page.wait_for_timeout(500)  # type: ignore[attr-defined]
+
+
 def main() -> None:
     """Take the three screenshots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,9 +96,15 @@ def main() -> None:
                 page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs")
                 page.wait_for_timeout(4000)
                 _model_training_view(page)
+                _tidy(page)
+                expand = page.locator('[role="gridcell"] button')  # the demo's parent run: show its three runs
+                if expand.count():
+                    expand.first.click()
+                    page.wait_for_timeout(1500)
                 page.screenshot(path=str(args.out / "mlflow-runs.png"))
                 page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs/{infer.info.run_id}")
                 page.wait_for_timeout(5000)
+                _tidy(page)
                 page.screenshot(path=str(args.out / "mlflow-run.png"))
                 browser.close()
         finally:
