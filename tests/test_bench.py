@@ -44,8 +44,19 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, mlflow_server: Any) -> dict[
          "bench.calibration_size": 8, "infer.warmup": 2, "infer.iterations": 6, "infer.batch_size": 2,
          "bench.gates.max_accuracy_drop": 1.0},
     )  # fmt: skip
-    result = FormatSweepRunner(config, quiet=True).run()
-    return {"result": result, "client": MlflowClient(tracking_uri=mlflow_server.uri)}
+    from ultralytics import YOLO
+
+    loads: list[str] = []  # every model the sweep loads (a spy on the real constructor: it still loads)
+    real_init = YOLO.__init__
+
+    def counting_init(self: Any, model: Any = "yolo11n.pt", *args: Any, **kwargs: Any) -> None:
+        loads.append(str(Path(str(model)).resolve()))
+        real_init(self, model, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(YOLO, "__init__", counting_init)
+        result = FormatSweepRunner(config, quiet=True).run()
+    return {"result": result, "client": MlflowClient(tracking_uri=mlflow_server.uri), "loads": loads}
 
 
 def test_parent_and_one_child_per_format(sweep: dict[str, Any]) -> None:
@@ -100,6 +111,14 @@ def test_each_format_exported_once(sweep: dict[str, Any]) -> None:
     fp32 = folder / "best_fp32.onnx"
     later = [o.artifact for n, o in sweep["result"].formats.items() if n in ("openvino", "openvino-int8")]
     assert all(Path(p).stat().st_mtime >= fp32.stat().st_mtime for p in later), "the FP32 ONNX was not re-exported"
+
+
+def test_each_model_loaded_once(sweep: dict[str, Any]) -> None:
+    """The model check, the validation and the timed loop share one loaded model per format (exports aside)."""
+    for name, outcome in sweep["result"].formats.items():
+        if outcome.failure is None:
+            path = str(Path(outcome.artifact).resolve())
+            assert sweep["loads"].count(path) == 1, f"{name}: {path} loaded {sweep['loads'].count(path)} times"
 
 
 def test_compare_report_shows_the_sweep(sweep: dict[str, Any], mlflow_server: Any) -> None:

@@ -546,14 +546,21 @@ def _yolo(weights: Path) -> Any:
     return YOLO(str(weights))
 
 
-def _export_private(weights_pt: Path, workdir: Path, **export_args: Any) -> Path:
-    """Export a private copy of ``weights_pt`` in ``workdir`` (Ultralytics writes next to the weights)."""
+def _private_copy(weights_pt: Path, workdir: Path) -> Any:
+    """``YOLO`` of a private copy of ``weights_pt`` in ``workdir`` (Ultralytics writes its exports next to it)."""
     workdir.mkdir(parents=True, exist_ok=True)
     private = workdir / weights_pt.name
     shutil.copy2(weights_pt, private)
+    return _yolo(private)
+
+
+def _export_private(weights_pt: str | Path | Any, workdir: Path, **export_args: Any) -> Path:
+    """Export a private copy of ``weights_pt`` in ``workdir`` (or the ``YOLO`` of one, :func:`_private_copy`)."""
+    is_path = isinstance(weights_pt, (str, Path))
+    model = _private_copy(Path(weights_pt), workdir) if is_path else weights_pt
     with warnings.catch_warnings():  # torch.jit's deprecation notices on every export: not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
-        return Path(_yolo(private).export(device=export_args.pop("device", "cpu"), verbose=False, **export_args))
+        return Path(model.export(device=export_args.pop("device", "cpu"), verbose=False, **export_args))
 
 
 def _move(source: Path, target: Path) -> Path:
@@ -666,11 +673,12 @@ def _export_ultralytics(
         _quiet_nncf()
     details = {"export": f"ultralytics format={fmt} quantize={quantize}"}
     with tempfile.TemporaryDirectory(prefix="yololab-export-", dir=out_dir) as tmp:
+        private = _private_copy(weights_pt, Path(tmp) / "weights")  # loaded once: its names, then its export
         if method in _CALIBRATED_METHODS:
-            names = dict(_yolo(weights_pt).names)
+            names = dict(private.names)
             args |= {"data": str(_calibration_yaml(calibration_images, data_yaml, names, Path(tmp))), "split": "train"}
             details |= {"calibration_images": str(len(calibration_images)), "calibration_batch": "1"}
-        exported = _export_private(weights_pt, Path(tmp) / "weights", **args)
+        exported = _export_private(private, Path(tmp) / "weights", **args)
         quantized = _move(exported, out_dir / f"{stem}{suffix}")
     if method == "ultralytics-int8":
         details |= {"quant_format": "QDQ", "nodes_excluded_reason": "Ultralytics: every non-Conv/Gemm/MatMul node"}

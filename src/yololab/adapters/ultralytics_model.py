@@ -211,18 +211,34 @@ def inspect_model(weights: str | Path, *, imgsz: int, device: str = "cpu") -> tu
 
 
 def validate_model(
-    weights: str | Path, data_yaml: str | Path, *, imgsz: int, device: str = "cpu", batch: int = 16, half: bool = False
+    weights: str | Path,
+    data_yaml: str | Path,
+    *,
+    imgsz: int,
+    device: str = "cpu",
+    batch: int = 16,
+    half: bool = False,
+    model: Any | None = None,
 ) -> DetectionMetrics:
     """Ultralytics' validator on the ``val`` split -> :class:`DetectionMetrics` (per-class AP included).
 
     With ``rect=False`` every image is letterboxed to the same square, so the batch size changes the speed, not
     the numbers; ``.pt`` models are validated in batches of ``batch``, exported ones at their own (batch 1).
+    ``model``: the ``YOLO`` of ``weights`` when already loaded (:func:`load_model`; the timed loop can then use the
+    same one), else it is loaded here.
     """
-    return validate_model_table(weights, data_yaml, imgsz=imgsz, device=device, batch=batch, half=half)[0]
+    return validate_model_table(weights, data_yaml, imgsz=imgsz, device=device, batch=batch, half=half, model=model)[0]
 
 
 def validate_model_table(
-    weights: str | Path, data_yaml: str | Path, *, imgsz: int, device: str = "cpu", batch: int = 16, half: bool = False
+    weights: str | Path,
+    data_yaml: str | Path,
+    *,
+    imgsz: int,
+    device: str = "cpu",
+    batch: int = 16,
+    half: bool = False,
+    model: Any | None = None,
 ) -> tuple[DetectionMetrics, PerClassTable]:
     """:func:`validate_model`, and the per-class table ``yolo val`` prints, from the same validation.
 
@@ -232,7 +248,7 @@ def validate_model_table(
     """
     from yololab.adapters.ultralytics_detection import detection_from_det_metrics, per_class_table
 
-    model = load_model(weights)
+    model = model if model is not None else load_model(weights)
     is_pt = str(weights).endswith(".pt")
     extra = {"half": True} if half else {}  # Ultralytics warns that `half` is deprecated whenever it is passed
     seen: list[int] = []
@@ -312,6 +328,7 @@ def benchmark_models(
     threads: int | None = None,
     block: int = 10,
     half: bool = False,
+    loaded: Mapping[str, Any] | None = None,
 ) -> dict[str, BenchmarkResult]:
     """Time each model end to end per image at batch 1 (and at ``batch_size``), alternating between models.
 
@@ -330,9 +347,11 @@ def benchmark_models(
         threads: CPU threads for torch / onnxruntime, fixed and recorded; None: the number of physical cores.
         block: timed iterations per model before switching to the next one.
         half: FP16 inference (GPU).
+        loaded: label -> the ``YOLO`` of those weights when already loaded (e.g. for validation); the others are
+            loaded here.
     """
     threads = threads or default_threads()
-    loaded = {label: load_model(w) for label, w in models.items()}
+    loaded = {label: (loaded or {}).get(label) or load_model(w) for label, w in models.items()}
     kwargs: dict[str, Any] = {"imgsz": imgsz, "device": device, "verbose": False, **({"half": True} if half else {})}
     providers: dict[str, str | None] = {}
     for label, model in loaded.items():

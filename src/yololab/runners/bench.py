@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from yololab.adapters.mlflow_recorder import ExperimentRecorder
-from yololab.adapters.ultralytics_model import BenchmarkResult, benchmark_models, read_images, validate_model
+from yololab.adapters.ultralytics_model import (
+    BenchmarkResult,
+    benchmark_models,
+    load_model,
+    read_images,
+    validate_model,
+)
 from yololab.config import BenchExperiment
 from yololab.metrics.detection import DetectionMetrics
 from yololab.metrics.keys import class_key_map
@@ -83,16 +89,18 @@ class FormatSweepRunner(MeasuringRunner):
 
     def _run_with(self, parent: ExperimentRecorder, weights: Path, data: PreparedData) -> BenchResult:
         cfg, bcfg = self.config, self.config.bench
-        check_model(parent, cfg, weights, data)
+        checked, _ = check_model(parent, cfg, weights, data)  # the .pt, loaded and run once: the torch format's model
         if weights.suffix != ".pt":
             raise ValueError(f"model: {weights} — a format sweep exports every format from the PyTorch weights (.pt)")
         formats = list(dict.fromkeys([ORIGINAL, *bcfg.formats]))
         outcomes = {f: FormatOutcome(f) for f in formats}
+        self._loaded: dict[str, Any] = {ORIGINAL: checked}  # format -> its model, for validation and timing alike
         preload = import_in_background("yololab.report.plots")  # the parent's plot, while the exports run
         self._produce(outcomes, weights, data)
         preload.join()  # before anything is timed
         self._validate(outcomes, data)
         benches = self._benchmark(outcomes, data)
+        self._loaded.clear()  # the models are not needed any more
         original = outcomes[ORIGINAL]
         for outcome in outcomes.values():
             if outcome.failure is None and outcome.format in benches:
@@ -154,12 +162,21 @@ class FormatSweepRunner(MeasuringRunner):
                 outcome.failure = f"cannot be produced here: {_reason(err)}"
 
     def _validate(self, outcomes: dict[str, FormatOutcome], data: PreparedData) -> None:
+        """Validate every format with the one validator; each model is loaded once, here, for the timed loop too."""
         cfg = self.config
         for name, outcome in _alive(outcomes).items():
             self._say(f"[bold]validate[/] {name}")
             try:
-                outcome.detection = validate_model(outcome.artifact, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device)  # type: ignore[arg-type]
+                self._loaded[name] = self._loaded.get(name) or load_model(outcome.artifact)  # type: ignore[arg-type]
+                outcome.detection = validate_model(
+                    outcome.artifact,
+                    data.data_yaml,
+                    imgsz=cfg.imgsz,
+                    device=cfg.device,
+                    model=self._loaded[name],  # type: ignore[arg-type]
+                )
             except Exception as err:
+                self._loaded.pop(name, None)
                 outcome.failure = f"cannot be validated here: {_reason(err)}"
 
     def _benchmark(self, outcomes: dict[str, FormatOutcome], data: PreparedData) -> dict[str, BenchmarkResult]:
@@ -173,7 +190,7 @@ class FormatSweepRunner(MeasuringRunner):
         kwargs = {"imgsz": cfg.imgsz, "device": cfg.device, "warmup": icfg.warmup, "iterations": icfg.iterations,
                   "batch_size": icfg.batch_size, "threads": icfg.threads}  # fmt: skip
         try:
-            return benchmark_models(alive, images, **kwargs)  # type: ignore[arg-type]
+            return benchmark_models(alive, images, loaded=self._loaded, **kwargs)  # type: ignore[arg-type]
         except Exception:  # find the format that cannot run; the others are timed together again
             for name, artifact in alive.items():
                 try:
@@ -181,7 +198,7 @@ class FormatSweepRunner(MeasuringRunner):
                 except Exception as err:
                     outcomes[name].failure = f"cannot run here: {_reason(err)}"
             alive = {name: o.artifact for name, o in _alive(outcomes).items()}
-            return benchmark_models(alive, images, **kwargs) if alive else {}  # type: ignore[arg-type]
+            return benchmark_models(alive, images, loaded=self._loaded, **kwargs) if alive else {}  # type: ignore[arg-type]
 
     def _child_run(
         self, parent: ExperimentRecorder, outcome: FormatOutcome, bench: BenchmarkResult | None,
