@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yololab.metrics.results import LR_PREFIX
+
 
 @dataclass
 class RunData:
@@ -31,7 +33,7 @@ class RunData:
 
 PER_EPOCH_KEYS = ("det.mAP50", "det.mAP50_95", "det.precision", "det.recall", "det.box_loss", "det.cls_loss",
                   "det.dfl_loss", "det.val_box_loss", "det.val_cls_loss", "det.val_dfl_loss")  # fmt: skip
-PER_EPOCH_PREFIXES = ("train.lr.",)
+PER_EPOCH_PREFIXES = (LR_PREFIX,)
 """Keys with these prefixes (the learning rate per parameter group, ``train.lr.pg0`` ...) have their history too."""
 JSON_ARTIFACTS = ("latency/samples_ms.json", "tables/mot_metrics.json", "class_keys.json", "tables/formats.json")
 
@@ -93,7 +95,8 @@ def history_keys(metrics: dict[str, float]) -> list[str]:
 def _history(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
     """``[(step, value), ...]`` of ``key``: the first value logged at each step.
 
-    A later one at the same step (the final evaluation, logged at the last epoch's step) is left out.
+    One per epoch, and the final evaluation of ``best.pt`` at step N + 1; a value logged again at a step it already
+    has is left out.
     """
     points = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key))
     first_per_step: dict[int, float] = {}

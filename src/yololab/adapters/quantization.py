@@ -554,10 +554,8 @@ def _private_copy(weights_pt: Path, workdir: Path) -> Any:
     return _yolo(private)
 
 
-def _export_private(weights_pt: str | Path | Any, workdir: Path, **export_args: Any) -> Path:
-    """Export a private copy of ``weights_pt`` in ``workdir`` (or the ``YOLO`` of one, :func:`_private_copy`)."""
-    is_path = isinstance(weights_pt, (str, Path))
-    model = _private_copy(Path(weights_pt), workdir) if is_path else weights_pt
+def _export(model: Any, **export_args: Any) -> Path:
+    """``model.export(...)`` of a ``YOLO`` of a private copy (:func:`_private_copy`), quietly; the exported path."""
     with warnings.catch_warnings():  # torch.jit's deprecation notices on every export: not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
         return Path(model.export(device=export_args.pop("device", "cpu"), verbose=False, **export_args))
@@ -588,7 +586,8 @@ def export_onnx_fp32(weights_pt: Path, out_dir: Path, *, imgsz: int, batch: int 
     weights_pt, out_dir = Path(weights_pt), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="yololab-export-", dir=out_dir) as tmp:
-        exported = _export_private(weights_pt, Path(tmp), format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic)
+        private = _private_copy(weights_pt, Path(tmp))
+        exported = _export(private, format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic)
         return _move(exported, out_dir / f"{weights_pt.stem}_fp32.onnx")
 
 
@@ -603,7 +602,7 @@ def export_openvino_fp32(weights_pt: Path, out_dir: Path, *, imgsz: int) -> Path
     weights_pt, out_dir = Path(weights_pt), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="yololab-export-", dir=out_dir) as tmp:
-        exported = _export_private(weights_pt, Path(tmp), format="openvino", imgsz=imgsz, batch=1)
+        exported = _export(_private_copy(weights_pt, Path(tmp)), format="openvino", imgsz=imgsz, batch=1)
         return _move(exported, out_dir / f"{weights_pt.stem}_openvino_model")
 
 
@@ -678,7 +677,7 @@ def _export_ultralytics(
             names = dict(private.names)
             args |= {"data": str(_calibration_yaml(calibration_images, data_yaml, names, Path(tmp))), "split": "train"}
             details |= {"calibration_images": str(len(calibration_images)), "calibration_batch": "1"}
-        exported = _export_private(private, Path(tmp) / "weights", **args)
+        exported = _export(private, **args)
         quantized = _move(exported, out_dir / f"{stem}{suffix}")
     if method == "ultralytics-int8":
         details |= {"quant_format": "QDQ", "nodes_excluded_reason": "Ultralytics: every non-Conv/Gemm/MatMul node"}

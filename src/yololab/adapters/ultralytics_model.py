@@ -328,7 +328,7 @@ def benchmark_models(
     threads: int | None = None,
     block: int = 10,
     half: bool = False,
-    loaded: Mapping[str, Any] | None = None,
+    preloaded: Mapping[str, Any] | None = None,
 ) -> dict[str, BenchmarkResult]:
     """Time each model end to end per image at batch 1 (and at ``batch_size``), alternating between models.
 
@@ -347,11 +347,12 @@ def benchmark_models(
         threads: CPU threads for torch / onnxruntime, fixed and recorded; None: the number of physical cores.
         block: timed iterations per model before switching to the next one.
         half: FP16 inference (GPU).
-        loaded: label -> the ``YOLO`` of those weights when already loaded (e.g. for validation); the others are
+        preloaded: label -> the ``YOLO`` of those weights when already loaded (e.g. for validation); the others are
             loaded here.
     """
     threads = threads or default_threads()
-    loaded = {label: (loaded or {}).get(label) or load_model(w) for label, w in models.items()}
+    preloaded = preloaded or {}
+    loaded = {label: preloaded.get(label) or load_model(w) for label, w in models.items()}
     kwargs: dict[str, Any] = {"imgsz": imgsz, "device": device, "verbose": False, **({"half": True} if half else {})}
     providers: dict[str, str | None] = {}
     for label, model in loaded.items():

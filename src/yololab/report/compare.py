@@ -12,7 +12,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from yololab.adapters.mlflow_reader import RunData
-from yololab.metrics.results import higher_is_better
+from yololab.metrics.results import LR_PREFIX, higher_is_better
 from yololab.report import plots
 
 if TYPE_CHECKING:
@@ -30,8 +30,6 @@ HEADLINE_KEYS = (
     "comparison.speedup_ratio", "comparison.compression_ratio",
 )  # fmt: skip
 """The keys at the top of the report, those that any of the runs measured."""
-LR_PREFIX = "train.lr."
-"""Key prefix of a training run's per-epoch learning rates (``train.lr.pg0`` ...)."""
 
 
 def comparable_keys(runs: Sequence[RunData], *, include_per_item: bool = False, shared_only: bool = False) -> list[str]:

@@ -25,6 +25,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from yololab.metrics.results import LR_PREFIX
+
 EpochSeries = Mapping[str, Sequence[tuple[int, float]]]
 """metric key -> [(epoch, value), ...]"""
 
@@ -268,7 +270,7 @@ def _figure_legend(fig: Figure, axes: Iterable[Axes]) -> None:
 
 
 def plot_learning_rates(
-    histories: Mapping[str, EpochSeries], *, colors: Mapping[str, str] | None = None, prefix: str = "train.lr."
+    histories: Mapping[str, EpochSeries], *, colors: Mapping[str, str] | None = None, prefix: str = LR_PREFIX
 ) -> Figure:
     """The learning rate per epoch of each optimizer parameter group (one subplot per group), one line per run.
 

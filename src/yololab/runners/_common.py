@@ -31,8 +31,10 @@ from yololab.adapters.mlflow_recorder import ExperimentRecorder
 from yololab.classmap import check_detection_classes
 from yololab.config import BenchExperiment, ExperimentConfig, InferExperiment, QuantExperiment
 from yololab.data.yolo_dataset import YoloDataset, read_data_yaml
+from yololab.metrics.per_class import PerClassTable
 from yololab.metrics.results import TrainingMetricsSnapshot
 from yololab.metrics.system import SystemMetrics
+from yololab.tables import rows_to_csv
 
 console = Console(stderr=True)
 
@@ -287,6 +289,11 @@ def log_datasets(recorder: ExperimentRecorder, data: PreparedData, contexts: Map
         recorder.log_input(name=f"{folder}/{split}", digest=data.dataset.digest(split), source=str(data.data_yaml),
                            context=context, profile={"split": split, "images": len(images),
                                                      "classes": len(data.class_names)})  # fmt: skip
+
+
+def log_per_class(recorder: ExperimentRecorder, table: PerClassTable) -> None:
+    """The validator's per-class table as the run's ``tables/per_class.csv`` (``all`` first, ``yolo val``'s columns)."""
+    recorder.log_text(rows_to_csv(table.as_rows()), "tables/per_class.csv")
 
 
 def import_in_background(*modules: str) -> threading.Thread:

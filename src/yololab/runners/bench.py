@@ -94,13 +94,13 @@ class FormatSweepRunner(MeasuringRunner):
             raise ValueError(f"model: {weights} — a format sweep exports every format from the PyTorch weights (.pt)")
         formats = list(dict.fromkeys([ORIGINAL, *bcfg.formats]))
         outcomes = {f: FormatOutcome(f) for f in formats}
-        self._loaded: dict[str, Any] = {ORIGINAL: checked}  # format -> its model, for validation and timing alike
+        loaded: dict[str, Any] = {ORIGINAL: checked}  # format -> its model, for validation and timing alike
         preload = import_in_background("yololab.report.plots")  # the parent's plot, while the exports run
         self._produce(outcomes, weights, data)
         preload.join()  # before anything is timed
-        self._validate(outcomes, data)
-        benches = self._benchmark(outcomes, data)
-        self._loaded.clear()  # the models are not needed any more
+        self._validate(outcomes, data, loaded)
+        benches = self._benchmark(outcomes, data, loaded)
+        loaded.clear()  # the models are not needed any more
         original = outcomes[ORIGINAL]
         for outcome in outcomes.values():
             if outcome.failure is None and outcome.format in benches:
@@ -161,25 +161,27 @@ class FormatSweepRunner(MeasuringRunner):
             except Exception as err:  # one format that cannot be produced here must not stop the sweep
                 outcome.failure = f"cannot be produced here: {_reason(err)}"
 
-    def _validate(self, outcomes: dict[str, FormatOutcome], data: PreparedData) -> None:
+    def _validate(self, outcomes: dict[str, FormatOutcome], data: PreparedData, loaded: dict[str, Any]) -> None:
         """Validate every format with the one validator; each model is loaded once, here, for the timed loop too."""
         cfg = self.config
         for name, outcome in _alive(outcomes).items():
             self._say(f"[bold]validate[/] {name}")
             try:
-                self._loaded[name] = self._loaded.get(name) or load_model(outcome.artifact)  # type: ignore[arg-type]
+                loaded[name] = loaded.get(name) or load_model(outcome.artifact)  # type: ignore[arg-type]
                 outcome.detection = validate_model(
                     outcome.artifact,
                     data.data_yaml,
                     imgsz=cfg.imgsz,
                     device=cfg.device,
-                    model=self._loaded[name],  # type: ignore[arg-type]
+                    model=loaded[name],  # type: ignore[arg-type]
                 )
             except Exception as err:
-                self._loaded.pop(name, None)
+                loaded.pop(name, None)
                 outcome.failure = f"cannot be validated here: {_reason(err)}"
 
-    def _benchmark(self, outcomes: dict[str, FormatOutcome], data: PreparedData) -> dict[str, BenchmarkResult]:
+    def _benchmark(
+        self, outcomes: dict[str, FormatOutcome], data: PreparedData, loaded: dict[str, Any]
+    ) -> dict[str, BenchmarkResult]:
         """Time every format in alternating blocks; a format that fails to run is timed alone to name it."""
         cfg, icfg = self.config, self.config.infer
         alive = {name: o.artifact for name, o in _alive(outcomes).items()}
@@ -190,7 +192,7 @@ class FormatSweepRunner(MeasuringRunner):
         kwargs = {"imgsz": cfg.imgsz, "device": cfg.device, "warmup": icfg.warmup, "iterations": icfg.iterations,
                   "batch_size": icfg.batch_size, "threads": icfg.threads}  # fmt: skip
         try:
-            return benchmark_models(alive, images, loaded=self._loaded, **kwargs)  # type: ignore[arg-type]
+            return benchmark_models(alive, images, preloaded=loaded, **kwargs)  # type: ignore[arg-type]
         except Exception:  # find the format that cannot run; the others are timed together again
             for name, artifact in alive.items():
                 try:
@@ -198,7 +200,7 @@ class FormatSweepRunner(MeasuringRunner):
                 except Exception as err:
                     outcomes[name].failure = f"cannot run here: {_reason(err)}"
             alive = {name: o.artifact for name, o in _alive(outcomes).items()}
-            return benchmark_models(alive, images, loaded=self._loaded, **kwargs) if alive else {}  # type: ignore[arg-type]
+            return benchmark_models(alive, images, preloaded=loaded, **kwargs) if alive else {}  # type: ignore[arg-type]
 
     def _child_run(
         self, parent: ExperimentRecorder, outcome: FormatOutcome, bench: BenchmarkResult | None,

@@ -150,24 +150,12 @@ def print_summary(result: DemoResult, experiment: str) -> None:
         table.add_row(kind, run_id, f"{result.seconds.get(kind, 0):.0f}", values)
     console.print(table)
     console.print(f"tracking store: [bold]{result.tracking_uri}[/]  (total {sum(result.seconds.values()):.0f} s)")
-    if result.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in result.tracking_uri:
-        ui = f"{_tool('mlflow')} ui --backend-store-uri {result.tracking_uri}"
-        console.print(f"open the MLflow UI: [bold]{ui}[/]", soft_wrap=True)
-    else:
+    from yololab.runners.terminal import console_script, ui_command
+
+    if result.tracking_uri.startswith(("http://", "https://")):
         console.print(f"open {result.tracking_uri} in a browser")
-    ids = " ".join(result.run_ids.values())
-    console.print(f"compare them: [bold]{_tool('yololab')} compare {ids} --output report.html[/]", soft_wrap=True)
-
-
-def _tool(name: str) -> str:
-    """The console script as the user can call it: from this interpreter's environment when it is not on PATH."""
-    import shutil
-    import sys
-
-    local = Path(sys.executable).parent / name
-    if shutil.which(name) == str(local) or not local.exists():
-        return name
-    try:
-        return str(local.relative_to(Path.cwd()))
-    except ValueError:
-        return str(local)
+    else:
+        ui = ui_command(result.tracking_uri, console_script("mlflow"))
+        console.print(f"open the MLflow UI: [bold]{ui}[/]", soft_wrap=True)
+    compare = f"{console_script('yololab')} compare {' '.join(result.run_ids.values())} --output report.html"
+    console.print(f"compare them: [bold]{compare}[/]", soft_wrap=True)

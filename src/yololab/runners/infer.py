@@ -26,6 +26,7 @@ from yololab.runners._common import (
     check_model,
     console,
     describe_run,
+    log_per_class,
     model_stats_metrics,
     step_progress,
     unavailable_tags,
@@ -67,7 +68,7 @@ class InferenceBenchmarkRunner(MeasuringRunner):
         detection, per_class = validate_model_table(
             weights, data.data_yaml, imgsz=cfg.imgsz, device=cfg.device, half=icfg.half
         )
-        recorder.log_text(rows_to_csv(per_class.as_rows()), "tables/per_class.csv")
+        log_per_class(recorder, per_class)
         self._say(f"[bold]benchmark[/] {icfg.warmup} warm-up + {icfg.iterations} timed iterations")
         images = read_images(data.dataset.images("val"), limit=max(icfg.batch_size * 4, 32))
         bench = benchmark_models(

@@ -136,15 +136,16 @@ def format_elapsed(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def mlflow_executable() -> str:
-    """The ``mlflow`` command to name: ``mlflow`` when ``PATH`` finds this environment's, else its path.
+def console_script(name: str) -> str:
+    """How to call this environment's console script ``name`` (``mlflow``, ``yololab``).
 
-    The path is relative when below the current folder (``.venv/bin/mlflow``).
+    ``name`` when ``PATH`` finds this environment's, else its path (relative when below the current folder:
+    ``.venv/bin/mlflow``).
     """
-    here = Path(sys.executable).parent / "mlflow"
-    found = shutil.which("mlflow")
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name)
     if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
-        return "mlflow"
+        return name
     try:
         return str(here.relative_to(Path.cwd()))
     except ValueError:
@@ -168,8 +169,8 @@ def print_footer(footer: Footer, *, out: Console | None = None) -> None:
 __all__ = [
     "Footer",
     "absolute_store_uri",
+    "console_script",
     "format_elapsed",
-    "mlflow_executable",
     "per_class_renderable",
     "print_footer",
     "print_per_class",

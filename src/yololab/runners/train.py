@@ -38,6 +38,7 @@ from yololab.runners._common import (
     import_in_background,
     log_datasets,
     log_model_stats,
+    log_per_class,
     open_recorder,
     prepare_data,
     unavailable_tags,
@@ -283,7 +284,6 @@ class TrainingRunner:
         self.config = config
         self.quiet = quiet
         self.verbose = verbose
-        self.per_class: PerClassTable | None = None
 
     def run(self) -> TrainingResult:
         """Check the inputs, generate/locate the data, train, log every epoch and the final evaluation.
@@ -339,7 +339,9 @@ class TrainingRunner:
                 self._log_artifacts(recorder, save_dir, logger)
             best, last = _weights(save_dir)
             write_lineage(save_dir / "weights", recorder)
-            final = self._log_final(recorder, logger, best, data) if best is not None and logger.history else None
+            final, per_class = None, None
+            if best is not None and logger.history:
+                final, per_class = self._log_final(recorder, logger, best, data)
             if final is not None:
                 det = final.detection
                 describe_run(
@@ -349,7 +351,7 @@ class TrainingRunner:
                 )
         finally:
             folder_lock.release()
-        return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history, self.per_class)
+        return TrainingResult(recorder.run_id, save_dir, best, last, final, logger.history, per_class)
 
     def _train_ddp(
         self, model: Any, recorder: ExperimentRecorder, logger: _EpochLogger, data: PreparedData, save_dir: Path
@@ -380,7 +382,7 @@ class TrainingRunner:
 
     def _log_final(
         self, recorder: ExperimentRecorder, logger: _EpochLogger, best: Path, data: PreparedData
-    ) -> TrainingMetricsSnapshot:
+    ) -> tuple[TrainingMetricsSnapshot, PerClassTable]:
         """Evaluate ``best.pt`` with yololab's validator and log it, with the model statistics, at its own step.
 
         The step is the one after the last epoch (:func:`final_step`), as Ultralytics logs its own final validation,
@@ -395,16 +397,16 @@ class TrainingRunner:
 
         cfg = self.config
         with ultralytics_log_level():
-            detection, self.per_class = validate_model_table(
+            detection, per_class = validate_model_table(
                 best, data.data_yaml, imgsz=cfg.imgsz, device=single_device(cfg.device)
             )
-        recorder.log_text(rows_to_csv(self.per_class.as_rows()), "tables/per_class.csv")
+        log_per_class(recorder, per_class)
         final = TrainingMetricsSnapshot(epoch=final_step(logger.history), detection=detection)
         recorder.log_metrics(final.to_mlflow_dict(logger.class_keys), step=final.epoch)
         final.system = log_model_stats(recorder, best, cfg.imgsz, step=final.epoch)
         if detection.per_class_ap:
             recorder.log_figure(plot_per_class_ap({"best.pt": detection.per_class_ap}), "plots/per_class_ap.png")
-        return final
+        return final, per_class
 
     def _train_args(self, data: PreparedData, save_dir: Path) -> dict[str, Any]:
         cfg, t = self.config, self.config.train

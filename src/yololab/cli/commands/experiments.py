@@ -98,10 +98,10 @@ def _offline(offline: bool) -> Iterator[None]:
 def _footer(cfg: Any, run_id: str, started: float) -> None:
     """Where the run went (experiment, run id, tracking URI without credentials, elapsed) and how to see it."""
     from yololab.adapters.mlflow_params import redact_value, resolve_tracking_uri, split_credentials
-    from yololab.runners.terminal import Footer, mlflow_executable, print_footer
+    from yololab.runners.terminal import Footer, console_script, print_footer
 
     uri = redact_value(split_credentials(resolve_tracking_uri(cfg.tracking.uri))[0])
-    print_footer(Footer(cfg.experiment, run_id, uri, time.monotonic() - started, mlflow_executable()))
+    print_footer(Footer(cfg.experiment, run_id, uri, time.monotonic() - started, console_script("mlflow")))
 
 
 def _per_class(table: Any, title: str) -> None:
