@@ -10,8 +10,9 @@ Each contender is a fresh Python process evaluating all 21 MOT17-train sequences
   (``NUM_PARALLEL_CORES`` = the usable cores), for reference;
 * roboflow ``trackers`` (``trackers.eval.evaluate_mot_sequences``) and ``motrics`` when installed.
 
-Runs are interleaved (round-robin over the contenders, ``--repeat`` rounds) so that load from other jobs on the
-machine spreads over all of them; the table gives the median and the best wall time, the peak RSS and the ratio of
+Each contender runs once untimed first, then the runs are interleaved (round-robin over the contenders, ``--repeat``
+rounds) so that load from other jobs on the machine spreads over all of them. Every run gets this environment
+without ``PYTHONDONTWRITEBYTECODE`` (a default Python: bytecode caches are used and written, as for a user); the table gives the median and the best wall time, the peak RSS and the ratio of
 TrackEval's median wall time to each median. Peak RSS is measured two ways: ``ru_maxrss`` of ``os.wait4`` (the
 largest single process of the run - a worker or the main process) in every timed run, and, in one extra untimed run
 of each, the sum of the RSS of the whole process tree polled every 5 ms with psutil (pages that forked workers share
@@ -171,11 +172,20 @@ def contenders(data: Path, out: Path, only: set[str] | None) -> dict[str, list[s
     return chosen
 
 
+def user_env() -> dict[str, str]:
+    """This environment as a default Python has it: bytecode caches written and read (``PYTHONDONTWRITEBYTECODE``,
+    which some sandboxes set, removed), so that no contender compiles its sources again in every run - pip compiles
+    an installed package's modules when it installs them, an editable install's on their first import."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def timed_run(cmd: list[str]) -> tuple[float, float, str]:
     """Wall seconds, ``ru_maxrss`` (MiB; the largest process of the run) and stdout of one run."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as stdout:
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=user_env())
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -191,7 +201,7 @@ def tree_peak_mib(cmd: list[str], interval: float = 0.005) -> float:
     """Peak of the summed RSS of the process and its descendants, polled (MiB)."""
     import psutil
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=user_env())
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -240,6 +250,8 @@ def main() -> None:
         walls: dict[str, list[float]] = {n: [] for n in runs}
         rss: dict[str, float] = dict.fromkeys(runs, 0.0)
         results: dict[str, str] = {}
+        for cmd in runs.values():  # one untimed run each: bytecode caches and the page cache filled
+            timed_run(cmd)
         load_before = os.getloadavg()
         for _ in range(args.repeat):
             for name, cmd in runs.items():
@@ -251,7 +263,8 @@ def main() -> None:
         load_after = os.getloadavg()
     base = statistics.median(walls["trackeval"]) if "trackeval" in walls else None
     print(
-        f"python {sys.version.split()[0]}, {_usable_cores()} usable cores, {args.repeat} interleaved runs each; "
+        f"python {sys.version.split()[0]}, {_usable_cores()} usable cores, one warm-up and {args.repeat} interleaved "
+        "runs each; "
         f"load average before/after: {', '.join(f'{x:.1f}' for x in load_before)} / "
         f"{', '.join(f'{x:.1f}' for x in load_after)}"
     )

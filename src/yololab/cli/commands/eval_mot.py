@@ -161,6 +161,7 @@ def eval_mot(
     import json
     import warnings
 
+    from yololab.cli.allocator import keep_freed_memory
     from yololab.metrics.mot import MOTDataError
     from yololab.metrics.mot.batch import evaluate_benchmark, tracker_names
     from yololab.metrics.mot.motchallenge import MOTDataWarning, plan_benchmark, resolve_benchmark
@@ -180,6 +181,7 @@ def eval_mot(
             f"[red]--benchmark {benchmark!r} / --average {average!r}: expected MOT16|MOT17|MOT20|none|auto "
             "and class|detection[/red]"
         )
+    keep_freed_memory()  # thousands of large arrays built and dropped: reuse their pages (the workers inherit it)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MOTDataWarning)
         try:

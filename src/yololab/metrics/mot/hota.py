@@ -29,6 +29,7 @@ from yololab.metrics.mot.matching import (
     distinct,
     linear_sum_assignment,
     pairwise_row_sums,
+    unique_inverse,
 )
 
 __all__ = ["ALPHAS", "HotaMetrics", "combine_hota", "combine_hota_class_averaged", "compute_hota"]
@@ -136,18 +137,6 @@ def _exact_sums(data: PreparedSequence, index: FrameIndex) -> tuple[np.ndarray, 
     return row, col
 
 
-def _unique_keys(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(keys, return_inverse=True)`` for non-negative keys below ``space`` (dense when small)."""
-    if space <= 1 << 20:
-        present = np.zeros(space, bool)
-        present[keys] = True
-        uniq = np.flatnonzero(present)
-        slot = np.cumsum(present) - 1
-        return uniq, slot[keys]
-    uniq, inv = np.unique(keys, return_inverse=True)
-    return uniq, inv.reshape(-1)
-
-
 def _alignment(data: PreparedSequence, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, ...]:
     """Global alignment score of the id pair of every box pair, and the box counts per id."""
     pg, pp, iou = data.pair_gt, data.pair_pred, data.pair_iou
@@ -156,7 +145,7 @@ def _alignment(data: PreparedSequence, row: np.ndarray, col: np.ndarray) -> tupl
     sim_iou = np.zeros_like(iou)
     sim_iou[safe] = iou[safe] / denom[safe]
     keys = data.gt_ids[pg] * data.num_pred_ids + data.pred_ids[pp]
-    uniq, inv = _unique_keys(keys, data.num_gt_ids * data.num_pred_ids)
+    uniq, inv = unique_inverse(keys, data.num_gt_ids * data.num_pred_ids)
     potential = np.bincount(inv, weights=sim_iou, minlength=uniq.size).astype(np.float64)  # time order, as TrackEval
     gt_count = np.bincount(data.gt_ids, minlength=data.num_gt_ids).astype(np.float64)
     pred_count = np.bincount(data.pred_ids, minlength=data.num_pred_ids).astype(np.float64)
@@ -207,7 +196,7 @@ def _alpha_stats(
     """Per-alpha counts, association and localisation scores from the matched pairs."""
     level = np.searchsorted(ALPHAS - EPS, m_iou, side="right")  # matched at alphas 0..level-1
     keys = data.gt_ids[m_gt] * data.num_pred_ids + data.pred_ids[m_pred]
-    uniq, inv = _unique_keys(keys, data.num_gt_ids * data.num_pred_ids)
+    uniq, inv = unique_inverse(keys, data.num_gt_ids * data.num_pred_ids)
     hist = np.bincount(inv * (_N + 1) + level, minlength=uniq.size * (_N + 1)).reshape(uniq.size, _N + 1)
     matches = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (pairs, alphas)
     tp = matches.sum(0)

@@ -24,6 +24,7 @@ __all__ = [
     "pairwise_row_sums",
     "solve_max",
     "star_conflicts",
+    "unique_inverse",
 ]
 
 
@@ -146,6 +147,29 @@ def distinct(values: np.ndarray, size: int | None = None) -> np.ndarray:
     seen = np.zeros(int(values.max()) + 1 if size is None else size, bool)
     seen[values] = True
     return np.flatnonzero(seen)
+
+
+def unique_inverse(keys: np.ndarray, space: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for non-negative integers below ``space`` (default: their maximum + 1).
+
+    Below ``2**20`` (or four times the number of keys) a presence mask and its running count replace the sort:
+    the same sorted values and the same inverse, in linear time.
+
+    Example:
+        >>> [a.tolist() for a in unique_inverse(np.array([7, 2, 7, 5]))]
+        [[2, 5, 7], [2, 0, 2, 1]]
+    """
+    if keys.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if space is None:
+        space = int(keys.max()) + 1
+    if space <= max(1 << 20, 4 * keys.size):
+        present = np.zeros(space, bool)
+        present[keys] = True
+        slot = np.cumsum(present) - 1
+        return np.flatnonzero(present), slot[keys]
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return uniq, inv.reshape(-1)
 
 
 def conflict_frames(

@@ -20,7 +20,7 @@ import numpy as np
 
 from yololab.metrics.mot.boxes import EPS, overlapping_pairs
 from yololab.metrics.mot.frames import Frames, MOTDataError, MOTSequence, PreparedSequence
-from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames, solve_max
+from yololab.metrics.mot.matching import DenseFrames, FrameIndex, conflict_frames, solve_max, unique_inverse
 
 __all__ = [
     "DISTRACTOR_CLASSES",
@@ -203,8 +203,9 @@ def distractor_matches(pairs: SequencePairs, distractors: Sequence[int]) -> np.n
 
 
 def _relabel(ids: np.ndarray) -> tuple[np.ndarray, int]:
-    uniq, inv = np.unique(ids, return_inverse=True)
-    return inv.astype(np.int64).reshape(-1), int(uniq.size)
+    """Ids (``>= 0``) as ``0..n-1`` in the order of the original ids, and ``n``."""
+    uniq, inv = unique_inverse(ids)
+    return inv.astype(np.int64, copy=False), int(uniq.size)
 
 
 def prepare_class(pairs: SequencePairs, gt_keep: np.ndarray, pred_keep: np.ndarray) -> PreparedSequence:
