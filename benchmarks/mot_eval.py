@@ -12,7 +12,8 @@ Each contender is a fresh Python process evaluating all 21 MOT17-train sequences
 
 Each contender runs once untimed first, then the runs are interleaved (round-robin over the contenders, ``--repeat``
 rounds) so that load from other jobs on the machine spreads over all of them. Every run gets this environment
-without ``PYTHONDONTWRITEBYTECODE`` (a default Python: bytecode caches are used and written, as for a user); the table gives the median and the best wall time, the peak RSS and the ratio of
+without ``PYTHONDONTWRITEBYTECODE`` (a default Python: bytecode caches are used and written, as for a user), and
+yololab runs as its console script. The table gives the median and the best wall time, the peak RSS and the ratio of
 TrackEval's median wall time to each median. Peak RSS is measured two ways: ``ru_maxrss`` of ``os.wait4`` (the
 largest single process of the run - a worker or the main process) in every timed run, and, in one extra untimed run
 of each, the sum of the RSS of the whole process tree polled every 5 ms with psutil (pages that forked workers share
@@ -39,7 +40,8 @@ DEFAULT_DATA = Path(
     os.environ.get("YOLOLAB_MOT17_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mot17")
 )
 
-YOLOLAB = "import sys; from yololab.cli import app; sys.argv[0] = 'yololab'; sys.exit(app())"
+YOLOLAB = "import sys; from yololab.cli import main; sys.argv[0] = 'yololab'; main()"
+"""What the ``yololab`` console script runs (where the script is not beside this Python, the same code)."""
 
 TRACKEVAL = """
 import sys, trackeval
@@ -149,9 +151,11 @@ def contenders(data: Path, out: Path, only: set[str] | None) -> dict[str, list[s
     cores = str(_usable_cores())
     args = ["eval-mot", "--gt", str(gt), "--pred", str(pred), "--seqmap", str(seqmap), "--benchmark", "MOT17"]
     py = sys.executable
+    script = Path(py).parent / "yololab"
+    yololab = [str(script)] if script.is_file() else [py, "-c", YOLOLAB]
     runs = {
-        "yololab": [py, "-c", YOLOLAB, *args, "--json", str(out / "yololab.json")],
-        "yololab --jobs 1": [py, "-c", YOLOLAB, *args, "--jobs", "1", "--json", str(out / "yololab1.json")],
+        "yololab": [*yololab, *args, "--json", str(out / "yololab.json")],
+        "yololab --jobs 1": [*yololab, *args, "--jobs", "1", "--json", str(out / "yololab1.json")],
         "trackeval": [py, "-c", TRACKEVAL, str(gt), str(trackers), str(seqmap), str(out / "te"), "0", cores],
         f"trackeval parallel ({cores})": [
             py, "-c", TRACKEVAL, str(gt), str(trackers), str(seqmap), str(out / "tep"), "1", cores

@@ -1,5 +1,5 @@
 """``python -m yololab ...``: the same command line as ``yololab ...``."""
 
-from yololab.cli import app
+from yololab.cli import main
 
-app(prog_name="yololab")
+main()

@@ -12,7 +12,9 @@ command starts with only what it uses.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +24,7 @@ from typer.core import TyperGroup
 from yololab import __version__
 from yololab.cli import commands
 
-__all__ = ["app", "plain_coercion"]
+__all__ = ["app", "main", "plain_coercion", "skip_teardown"]
 
 
 class _PlainCoercion:
@@ -156,3 +158,34 @@ def _main(
     ),
 ) -> None:
     """Run YOLO experiments and record them in MLflow with one comparable metric schema."""
+
+
+_SKIP_TEARDOWN = False
+"""Set by :func:`skip_teardown`: :func:`main` then ends the process without the interpreter's teardown."""
+
+
+def skip_teardown() -> None:
+    """Let :func:`main` end the process at once when the command returns.
+
+    For a command that has written and closed all it writes and runs no thread: the interpreter's teardown would
+    only free memory and unload modules (0.02-0.04 s for numpy and scipy; ``yololab eval-mot``). Without effect
+    when the application runs in-process (tests, ``app()`` called from Python).
+    """
+    global _SKIP_TEARDOWN
+    _SKIP_TEARDOWN = True
+
+
+def main() -> None:
+    """The ``yololab`` console script (and ``python -m yololab``): the application, then the exit."""
+    global _SKIP_TEARDOWN
+    _SKIP_TEARDOWN = False
+    try:
+        app(prog_name="yololab")
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if _SKIP_TEARDOWN and (code is None or isinstance(code, int)):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    raise SystemExit(code)

@@ -1,18 +1,40 @@
 """Pure metric definitions and maths: stdlib, numpy and scipy only.
 
 Nothing under ``yololab.metrics`` imports Ultralytics, MLflow, NVML or torch; a test checks it.
+
+The names below are loaded on first use (PEP 562), so that importing a subpackage - ``yololab.metrics.mot`` for
+``yololab eval-mot`` - does not load the detection, system and result schemas as well (12 ms).
 """
 
-from yololab.metrics.detection import DetectionMetrics
-from yololab.metrics.keys import class_key_map, to_mlflow_key
-from yololab.metrics.results import (
-    ComparisonMetrics,
-    InferenceMetricsResult,
-    QuantizationMetricsResult,
-    TrainingMetricsSnapshot,
-)
-from yololab.metrics.system import SystemMetrics
-from yololab.metrics.tracking import MOTMetrics
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yololab.metrics.detection import DetectionMetrics
+    from yololab.metrics.keys import class_key_map, to_mlflow_key
+    from yololab.metrics.results import (
+        ComparisonMetrics,
+        InferenceMetricsResult,
+        QuantizationMetricsResult,
+        TrainingMetricsSnapshot,
+    )
+    from yololab.metrics.system import SystemMetrics
+    from yololab.metrics.tracking import MOTMetrics
+
+_HOMES = {
+    "ComparisonMetrics": "results",
+    "DetectionMetrics": "detection",
+    "InferenceMetricsResult": "results",
+    "MOTMetrics": "tracking",
+    "QuantizationMetricsResult": "results",
+    "SystemMetrics": "system",
+    "TrainingMetricsSnapshot": "results",
+    "class_key_map": "keys",
+    "to_mlflow_key": "keys",
+}
+"""Each public name -> the module of ``yololab.metrics`` that defines it."""
 
 __all__ = [
     "ComparisonMetrics",
@@ -25,3 +47,13 @@ __all__ = [
     "class_key_map",
     "to_mlflow_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``yololab.metrics.<name>``: imported from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'yololab.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"yololab.metrics.{home}"), name)
+    globals()[name] = value
+    return value

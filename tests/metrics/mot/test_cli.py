@@ -161,3 +161,24 @@ def test_an_evaluation_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert "pydantic" not in one  # typer's pydantic coercion is replaced for eval-mot (yololab.cli.plain_coercion)
     two = _modules_after_run([*args, "--jobs", "2"])
     assert not heavy & two and "concurrent.futures.process" in two
+
+
+def test_the_console_script_ends_with_everything_written(tmp_path: Path) -> None:
+    """``python -m yololab eval-mot`` as a process: it skips the interpreter's teardown (yololab.cli.skip_teardown),
+    yet the table piped to stdout, the JSON file and the exit status are complete; an error still exits 2."""
+    import subprocess
+    import sys
+
+    gt, trackers = _tiny_layout(tmp_path, {"swap": SWAP})
+    out = tmp_path / "r.json"
+    args = [sys.executable, "-m", "yololab", "eval-mot", "--gt", str(gt), "--pred", str(trackers / "swap")]
+    done = subprocess.run([*args, "--json", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].startswith("└")  # the table's last line reached the pipe
+    assert "COMBINED" in done.stdout
+    inprocess = CliRunner().invoke(app, ["eval-mot", "--gt", str(gt), "--pred", str(trackers / "swap")])
+    assert json.loads(out.read_text())["combined"]["hota"] is not None
+    assert done.stdout.strip() == inprocess.output.strip()
+    failed = subprocess.run([*args[:4], "--gt", str(tmp_path / "absent"), "--pred", str(trackers / "swap")],
+                            capture_output=True, text=True)  # fmt: skip
+    assert failed.returncode == 2 and "ground-truth folder not found" in failed.stderr

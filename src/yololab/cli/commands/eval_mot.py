@@ -161,6 +161,7 @@ def eval_mot(
     import json
     import warnings
 
+    from yololab.cli import skip_teardown
     from yololab.cli.allocator import keep_freed_memory
     from yololab.metrics.mot import MOTDataError
     from yololab.metrics.mot.batch import evaluate_benchmark, tracker_names
@@ -215,6 +216,7 @@ def eval_mot(
         json_out.write_text(json.dumps(data if len(data) > 1 else next(iter(data.values())), indent=2))
     if csv_out is not None:
         _write_csv(csv_out, data)
+    skip_teardown()  # all written and closed, the workers gone: the interpreter's teardown would only free memory
 
 
 def register(app: typer.Typer) -> None:
