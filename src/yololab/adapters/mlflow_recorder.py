@@ -33,7 +33,9 @@ A local SQLite store is created or migrated under a file lock (``<db>.lock``), s
 together on a fresh ``sqlite:///mlflow.db`` do not race MLflow's schema migration; read-only callers
 (``open_client(..., create_store=False)``) never create a store.
 
-Besides ``yololab.adapters.mlflow_reader`` this is the only module importing MLflow; it does so lazily.
+Besides ``yololab.adapters.mlflow_reader`` this is the only module importing MLflow; it does so lazily - and, where
+the process has not imported MLflow yet, in a helper process that makes the calls
+(:mod:`yololab.adapters.mlflow_process`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from typing import Any, Literal, TypeVar
 
 from yololab import __version__
 from yololab.adapters.mlflow_params import redact_field, redact_value, resolve_tracking_uri, split_credentials
+from yololab.adapters.mlflow_process import ClientProcess, acquire, release, use_helper
 from yololab.journal import (
     DEFAULT_JOURNAL_DIR,
     DIR_MODE,
@@ -93,6 +96,9 @@ MAX_TAG_VALUE_LENGTH = 8000
 RUN_KEY_TAG = "yololab.run_key"
 """Tag holding the local run key: how a replay finds a run that an abandoned request may have created."""
 _LOCAL_STORE_DEADLINE_S = 120.0
+_CLIENT_OPEN_TIMEOUT_S = 60.0
+"""Longest wait at the start of a run on a server for MLflow to be imported and the client opened (not the server's
+time: the start deadline counts from then)."""
 _STORE_LOCK_TIMEOUT_S = 300.0
 _UPLOAD_BYTES_PER_S = 5e6
 _FIRST_RETRY_S = 0.5
@@ -576,7 +582,7 @@ class _Replayer:
                 # after one attempt, search first: an abandoned request may have created the run after all
                 search, self.search = self.search, True
                 run_id, experiment_id = call_with_deadline(
-                    lambda: _find_or_create_run(self.client, record, search=search), self.deadline_s
+                    lambda: self._find_or_create_run(record, search), self.deadline_s
                 )
                 self.state.runs[record["run_key"]] = run_id
                 self.state.experiments[record["run_key"]] = experiment_id
@@ -586,12 +592,24 @@ class _Replayer:
             local = artifacts_dir_of(self.path) / record["copy"] if record["op"] == "log_artifact" else None
             run_id = self.run_id(record)
             call_with_deadline(
-                lambda: apply_record(self.client, record, run_id, local), _deadline_for(record, local, self.deadline_s)
+                lambda: self._apply(record, run_id, local), _deadline_for(record, local, self.deadline_s)
             )
         self.state.mark_done(r["id"] for r in group)
         self.state.save(self.path)
         if record["op"] == "log_artifact":
             _remove_copy(self.path, record)
+
+    def _find_or_create_run(self, record: dict[str, Any], search: bool) -> tuple[str, str]:
+        if isinstance(self.client, ClientProcess):
+            run_id, experiment_id = self.client.call("find_or_create_run", record=record, search=search)
+            return run_id, experiment_id
+        return _find_or_create_run(self.client, record, search=search)
+
+    def _apply(self, record: dict[str, Any], run_id: str | None, local: Path | None) -> None:
+        if isinstance(self.client, ClientProcess):
+            self.client.call("apply_record", record=record, run_id=run_id, local=None if local is None else str(local))
+        else:
+            apply_record(self.client, record, run_id, local)
 
 
 def _remove_copy(journal: Path, record: Mapping[str, Any]) -> None:
@@ -880,8 +898,10 @@ class _Sender:
         self.rejected: list[str] = []
         self.sent = 0
         self.start_settled = threading.Event()
+        self.client_ready = threading.Event()  # the client is open (or could not be): MLflow is imported
         self.thread = threading.Thread(target=self._run, name="yololab-mlflow-sender", daemon=True)
         self._replayer: _Replayer | None = None
+        self._helper: ClientProcess | None = None
 
     # -- caller's side ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -940,12 +960,24 @@ class _Sender:
 
     def _client(self) -> _Replayer:
         if self._replayer is None:
-            client = open_client(self.client_uri)
+            if use_helper():  # MLflow imported and called in a helper process, not in the experiment's
+                self._helper = acquire(self.client_uri)
+                self._helper.ready()
+                client: Any = self._helper
+            else:
+                client = open_client(self.client_uri)
             rec = self.recorder
             self._replayer = _Replayer(rec.journal_path, client, rec._state, deadline_s=self.deadline_s, search=False)
         return self._replayer
 
     def _run(self) -> None:
+        try:
+            self._send_all()
+        finally:
+            if self._helper is not None:
+                release(self._helper)
+
+    def _send_all(self) -> None:
         try:
             replayer = self._client()
         except Exception as exc:  # no client for this URI (unknown scheme, unreadable store, ...)
@@ -953,6 +985,8 @@ class _Sender:
             log.warning("%s; every call is kept in %s for `yololab sync`", self.dead, self.recorder.journal_path)
             self.start_settled.set()
             return
+        finally:
+            self.client_ready.set()
         while (group := self._next_group()) is not None:
             op = group[0]["op"]
             self.attempt_started = time.monotonic()
@@ -1101,6 +1135,8 @@ class ExperimentRecorder:
             self._sender.start()
             if not remote and start_timeout_s is None:
                 return  # a local store cannot refuse credentials: its run is created while the caller goes on
+            # Importing MLflow and opening the client (in the helper process) is not the server's answer time.
+            self._sender.client_ready.wait(_CLIENT_OPEN_TIMEOUT_S)
             self._sender.start_settled.wait(request_timeout_s + 0.5 if start_timeout_s is None else start_timeout_s)
             error = self._sender.auth_error
             if error is not None:
