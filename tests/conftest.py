@@ -53,6 +53,10 @@ from typing import Any
 
 import pytest
 
+os.environ.setdefault("YOLOLAB_MLFLOW_HELPER", "0")
+"""Recorders send in-process in this test session (one MLflow import, not one helper per recorder); the helper
+process has its own tests (tests/test_mlflow_helper.py). Set it to 1 to run the suite through helpers."""
+
 SERVER_START_TIMEOUT_S = 90.0
 AUTH_ADMIN = "admin"
 AUTH_ADMIN_PASSWORD = "yololab-Adm1n-Pass"
