@@ -125,6 +125,28 @@ def _previous_rows(data: PreparedSequence, prev_active: np.ndarray, rows: np.nda
     return np.where(found, order[at], -1)
 
 
+def _settled_stars(
+    star_start: np.ndarray, prev_pid: np.ndarray, pair_pid: np.ndarray, pair_gt: np.ndarray, pair_pred: np.ndarray
+) -> dict[int, int]:
+    """The decisions of the stars that read no decision made in the loop (no pair's previous match is open).
+
+    Each such star takes its first pair whose ground truth's previous match is the pair's prediction id (the
+    1000 bonus), else its first pair (the best score): what the loop of :func:`_match_frames` decides for it, made
+    for all of them at once. Returns ground-truth row -> prediction row (the loop adds the other conflicts).
+    """
+    if pair_gt.size == 0:
+        return {}
+    star = np.repeat(np.arange(star_start.size - 1), np.diff(star_start))
+    waits = np.zeros(star_start.size - 1, bool)
+    waits[star[prev_pid == -2]] = True
+    hit = np.flatnonzero((prev_pid >= 0) & (prev_pid == pair_pid))
+    chosen = star_start[:-1].copy()
+    first = np.flatnonzero(np.concatenate([[True], star[hit][1:] != star[hit][:-1]])) if hit.size else hit
+    chosen[star[hit[first]]] = hit[first]  # hits are in pair order: the first of each star
+    chosen = chosen[~waits]
+    return dict(zip(pair_gt[chosen].tolist(), pair_pred[chosen].tolist(), strict=True))
+
+
 def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All CLEAR matches ``(gt_row, pred_row, iou)``, ordered by ground-truth row.
 
@@ -166,22 +188,25 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
     prev_open = (prev >= 0) & open_row[np.maximum(prev, 0)]
     prev_pid[prev_open] = -2  # read the decision made earlier in time
     n_star = star_gt.size
+    s_pred_arr = c_pred[conflicts.star_pairs]
+    s_pid_arr = pred_ids[s_pred_arr]
+    decided: dict[int, int] = _settled_stars(conflicts.star_start, prev_pid[:n_star], s_pid_arr, star_gt, s_pred_arr)
+    waiting = np.flatnonzero(np.add.reduceat(prev_pid[:n_star] == -2, conflicts.star_start[:-1]) > 0)
     star_prev_pid, dense_prev_pid = prev_pid[:n_star].tolist(), prev_pid[n_star:]
     star_prev_row = prev[:n_star].tolist()
     dense_prev_row = prev[n_star:]
     pid = pred_ids.tolist()
     s_gt = star_gt.tolist()
-    s_pred = c_pred[conflicts.star_pairs].tolist()
-    s_pid = pred_ids[c_pred[conflicts.star_pairs]].tolist()
+    s_pred = s_pred_arr.tolist()
+    s_pid = s_pid_arr.tolist()
     s_start = conflicts.star_start.tolist()
     events = [(t, 0, k) for k, t in enumerate(dense_frames.tolist())]
-    events += [(t, 1, k) for k, t in enumerate(conflicts.star_frame.tolist())]
+    events += [(t, 1, k) for t, k in zip(conflicts.star_frame[waiting].tolist(), waiting.tolist(), strict=True)]
     events.sort()
     sims = dense.views(dense.fill(c_iou))
     g0, p0, n_g = dense.g0.tolist(), dense.p0.tolist(), dense.n_g.tolist()
     dense_start = (np.cumsum(dense.n_g) - dense.n_g).tolist()
-    decided: dict[int, int] = {}  # ground-truth row of a conflict -> its matched prediction row (absent: unmatched)
-    for _, kind, k in events:
+    for _, kind, k in events:  # in time order: the stars that read an earlier decision, and the dense frames
         if kind:  # a star: the pair continuing the previous match, else the best one (its first)
             lo, hi = s_start[k], s_start[k + 1]
             chosen = lo
