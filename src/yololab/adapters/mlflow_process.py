@@ -63,6 +63,7 @@ class ClientProcess:
         self.uri = uri
         self.users = 0
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._next = 0
         self._waiting: dict[int, tuple[threading.Event, dict[str, Any]]] = {}
         self._gone: str | None = None
@@ -117,14 +118,17 @@ class ClientProcess:
             self._next += 1
             ident = self._next
             self._waiting[ident] = (threading.Event(), {})
+        line = json.dumps({"id": ident, **request}) + "\n"
+        with self._write_lock:  # one line at a time; never under _lock, which the reader needs to hand answers out
             if self._gone is None:
                 try:
                     assert self._proc.stdin is not None
-                    self._proc.stdin.write(json.dumps({"id": ident, **request}) + "\n")
+                    self._proc.stdin.write(line)
                     self._proc.stdin.flush()
                 except (OSError, ValueError) as exc:
                     self._gone = f"the MLflow helper process is gone ({exc})"
-            if self._gone is not None:
+        if self._gone is not None:
+            with self._lock:
                 self._waiting[ident][0].set()
         return ident
 
