@@ -127,15 +127,16 @@ def _previous_rows(data: PreparedSequence, prev_active: np.ndarray, rows: np.nda
 
 def _settled_stars(
     star_start: np.ndarray, prev_pid: np.ndarray, pair_pid: np.ndarray, pair_gt: np.ndarray, pair_pred: np.ndarray
-) -> dict[int, int]:
+) -> tuple[dict[int, int], np.ndarray]:
     """The decisions of the stars that read no decision made in the loop (no pair's previous match is open).
 
     Each such star takes its first pair whose ground truth's previous match is the pair's prediction id (the
     1000 bonus), else its first pair (the best score): what the loop of :func:`_match_frames` decides for it, made
-    for all of them at once. Returns ground-truth row -> prediction row (the loop adds the other conflicts).
+    for all of them at once. Returns ground-truth row -> prediction row (the loop adds the other conflicts), and
+    the sorted indices of the stars left to the loop.
     """
     if pair_gt.size == 0:
-        return {}
+        return {}, np.zeros(0, np.int64)
     star = np.repeat(np.arange(star_start.size - 1), np.diff(star_start))
     waits = np.zeros(star_start.size - 1, bool)
     waits[star[prev_pid == -2]] = True
@@ -144,7 +145,7 @@ def _settled_stars(
     first = np.flatnonzero(np.concatenate([[True], star[hit][1:] != star[hit][:-1]])) if hit.size else hit
     chosen[star[hit[first]]] = hit[first]  # hits are in pair order: the first of each star
     chosen = chosen[~waits]
-    return dict(zip(pair_gt[chosen].tolist(), pair_pred[chosen].tolist(), strict=True))
+    return dict(zip(pair_gt[chosen].tolist(), pair_pred[chosen].tolist(), strict=True)), np.flatnonzero(waits)
 
 
 def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,8 +191,7 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
     n_star = star_gt.size
     s_pred_arr = c_pred[conflicts.star_pairs]
     s_pid_arr = pred_ids[s_pred_arr]
-    decided: dict[int, int] = _settled_stars(conflicts.star_start, prev_pid[:n_star], s_pid_arr, star_gt, s_pred_arr)
-    waiting = np.flatnonzero(np.add.reduceat(prev_pid[:n_star] == -2, conflicts.star_start[:-1]) > 0)
+    decided, waiting = _settled_stars(conflicts.star_start, prev_pid[:n_star], s_pid_arr, star_gt, s_pred_arr)
     star_prev_pid, dense_prev_pid = prev_pid[:n_star].tolist(), prev_pid[n_star:]
     star_prev_row = prev[:n_star].tolist()
     dense_prev_row = prev[n_star:]
