@@ -5,8 +5,8 @@ In the experiment's process that time is taken from the work being measured - th
 and the model loading a sweep starts with. Here a helper process (``python -m yololab.adapters.mlflow_process``)
 imports MLflow once, opens the client (:func:`~yololab.adapters.mlflow_recorder.open_client`: the same SQLite
 file lock) and runs the recorder's own functions on each journal batch it is given
-(:func:`~yololab.adapters.mlflow_recorder._find_or_create_run`,
-:func:`~yololab.adapters.mlflow_recorder.apply_record`), on another core, while the experiment goes on.
+(:func:`~yololab.adapters.mlflow_recorder.client_call`: ``_find_or_create_run``, ``apply_record``), on another
+core, while the experiment goes on.
 
 The recorder's sender thread stays what it is (journal first, order, deadlines, retries, ``yololab sync``): only the
 call itself crosses the pipe. Requests and answers are JSON lines; an answer carries the result or the error,
@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 __all__ = ["ClientProcess", "HelperGoneError", "acquire", "release", "use_helper"]
@@ -164,17 +163,24 @@ class ClientProcess:
                 event.set()
 
 
-def _error(answer: dict[str, Any]) -> BaseException:
+def _error_kinds() -> dict[str, type[BaseException]]:
+    """The errors an answer can carry, by the name it carries them under (the helper's classification)."""
     from yololab.adapters import mlflow_recorder as rec
 
+    return {
+        "auth": rec.TrackingAuthError,
+        "rejected": rec.CallRejectedError,
+        "outage": rec.ServerUnavailableError,
+        "open": HelperGoneError,
+    }
+
+
+def _error(answer: dict[str, Any]) -> BaseException:
     kind, message = answer["error"], answer.get("message", "")
+    error = _error_kinds().get(kind, RuntimeError)
     if kind == "auth":
-        return rec.TrackingAuthError(message, status=answer.get("status"))
-    if kind == "rejected":
-        return rec.CallRejectedError(message)
-    if kind == "outage":
-        return rec.ServerUnavailableError(message)
-    return HelperGoneError(message) if kind == "open" else RuntimeError(message)
+        return error(message, status=answer.get("status"))  # type: ignore[call-arg]
+    return error(message)
 
 
 _HELPERS: dict[str, ClientProcess] = {}
@@ -217,6 +223,7 @@ def _serve() -> None:
     os.dup2(2, 1)  # anything MLflow prints goes to stderr, never into the answers
     from yololab.adapters import mlflow_recorder as rec
 
+    kinds = _error_kinds()
     client = None
     for line in sys.stdin:
         request = json.loads(line)
@@ -231,22 +238,12 @@ def _serve() -> None:
                 _answer(out, ident, value=None)
             elif client is None:
                 _answer(out, ident, error="open", message="no MLflow client")
-            elif call == "find_or_create_run":
-                run_id, experiment_id = rec._find_or_create_run(client, request["record"], search=request["search"])
-                _answer(out, ident, value=[run_id, experiment_id])
-            elif call == "apply_record":
-                local = request.get("local")
-                rec.apply_record(client, request["record"], request.get("run_id"), Path(local) if local else None)
-                _answer(out, ident, value=None)
             else:
-                _answer(out, ident, error="other", message=f"unknown call {call!r}")
+                args = {k: v for k, v in request.items() if k not in ("id", "call")}
+                _answer(out, ident, value=rec.client_call(client, call, **args))
         except Exception as exc:
             error = rec._classify(exc)
-            kind = {
-                rec.TrackingAuthError: "auth",
-                rec.CallRejectedError: "rejected",
-                rec.ServerUnavailableError: "outage",
-            }.get(type(error), "other")
+            kind = next((k for k, cls in kinds.items() if type(error) is cls), "other")
             message = str(error) if kind != "other" else rec.redact_value(f"{type(exc).__name__}: {exc}")
             _answer(out, ident, error=kind, message=message, status=getattr(error, "status", None))
 

@@ -600,16 +600,32 @@ class _Replayer:
             _remove_copy(self.path, record)
 
     def _find_or_create_run(self, record: dict[str, Any], search: bool) -> tuple[str, str]:
-        if isinstance(self.client, ClientProcess):
-            run_id, experiment_id = self.client.call("find_or_create_run", record=record, search=search)
-            return run_id, experiment_id
-        return _find_or_create_run(self.client, record, search=search)
+        run_id, experiment_id = self._call("find_or_create_run", record=record, search=search)
+        return run_id, experiment_id
 
     def _apply(self, record: dict[str, Any], run_id: str | None, local: Path | None) -> None:
+        self._call("apply_record", record=record, run_id=run_id, local=None if local is None else str(local))
+
+    def _call(self, name: str, **args: Any) -> Any:
+        """A :func:`client_call`, made here or - when the client is a helper process - there."""
         if isinstance(self.client, ClientProcess):
-            self.client.call("apply_record", record=record, run_id=run_id, local=None if local is None else str(local))
-        else:
-            apply_record(self.client, record, run_id, local)
+            return self.client.call(name, **args)
+        return client_call(self.client, name, **args)
+
+
+def client_call(client: Any, name: str, **args: Any) -> Any:
+    """One of the sender's two calls by name, with plain-data arguments and result (the helper process's protocol).
+
+    ``find_or_create_run`` (``record``, ``search``) -> ``[run_id, experiment_id]``; ``apply_record`` (``record``,
+    ``run_id``, ``local``: the artifact copy's path or None) -> None.
+    """
+    if name == "find_or_create_run":
+        return list(_find_or_create_run(client, args["record"], search=args["search"]))
+    if name == "apply_record":
+        local = args.get("local")
+        apply_record(client, args["record"], args.get("run_id"), Path(local) if local else None)
+        return None
+    raise ValueError(f"unknown call {name!r}")
 
 
 def _remove_copy(journal: Path, record: Mapping[str, Any]) -> None:
