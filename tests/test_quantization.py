@@ -271,7 +271,13 @@ def test_static_int8_excludes_only_head_nodes(fp32_onnx: Path, train_images: lis
 @pytest.mark.integration
 @pytest.mark.parametrize("method", CPU_METHODS)
 def test_cpu_method_loads_runs_and_validates(
-    method: str, tiny_pt: Path, fp32_onnx: Path, data_yaml: Path, train_images: list[Path], tmp_path: Path
+    method: str,
+    tiny_pt: Path,
+    fp32_onnx: Path,
+    data_yaml: Path,
+    train_images: list[Path],
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from ultralytics import YOLO
 
@@ -301,7 +307,10 @@ def test_cpu_method_loads_runs_and_validates(
     assert np.isfinite(outputs[1]).all()
 
     model = YOLO(str(pair.quantized), task="detect")
-    metrics = model.val(data=str(data_yaml), imgsz=IMGSZ, batch=1, rect=False, plots=False, device="cpu", verbose=False)
+    metrics = model.val(
+        data=str(data_yaml), imgsz=IMGSZ, batch=1, rect=False, plots=False, device="cpu", verbose=False,
+        project=str(tmp_path_factory.mktemp("val")),
+    )  # fmt: skip
     assert 0.0 <= float(metrics.box.map50) <= 1.0
     assert metrics.names == dict(enumerate(NAMES))  # Ultralytics metadata survived quantization
     if method == "ultralytics-int8":

@@ -6,6 +6,9 @@ these tests check that every key SPEC §1 lists is logged with the right steps, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +176,7 @@ def test_inference_with_tracking_onnx(trained: Any, workspace: dict[str, Any], t
     assert run.data.tags["yololab.execution_provider"] == "CPUExecutionProvider"
 
 
-def test_detection_metrics_equal_ultralytics_validator(trained: Any, workspace: dict[str, Any]) -> None:
+def test_detection_metrics_equal_ultralytics_validator(trained: Any, workspace: dict[str, Any], tmp_path: Path) -> None:
     """det.* are the numbers Ultralytics' own validator gives for the same model and data (rect=False)."""
     from ultralytics import YOLO
 
@@ -181,11 +184,40 @@ def test_detection_metrics_equal_ultralytics_validator(trained: Any, workspace: 
 
     data_yaml = Path(workspace["common"]["data.root"]) / "data.yaml"
     ours = validate_model(trained.best_weights, data_yaml, imgsz=64)
-    ref = YOLO(str(trained.best_weights)).val(data=str(data_yaml), imgsz=64, rect=False, plots=False, batch=1)
+    ref = YOLO(str(trained.best_weights)).val(
+        data=str(data_yaml), imgsz=64, rect=False, plots=False, batch=1, project=str(tmp_path / "ref")
+    )
     assert ours.mAP50 == pytest.approx(float(ref.box.map50), abs=1e-12)
     assert ours.mAP50_95 == pytest.approx(float(ref.box.map), abs=1e-12)
     assert ours.precision == pytest.approx(float(ref.box.mp), abs=1e-12)
     assert ours.recall == pytest.approx(float(ref.box.mr), abs=1e-12)
+
+
+def test_validation_leaves_nothing_in_the_users_folders(
+    trained: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    """Outside pytest, Ultralytics' validator makes a new ``runs/detect/val-N`` under its settings' ``runs_dir`` (the
+    git root of the folder Ultralytics is installed in, else the working folder) at every call; yololab's validation
+    leaves nothing there, nor in the working folder."""
+    data_yaml = Path(workspace["common"]["data.root"]) / "data.yaml"
+    cwd, runs_dir = tmp_path / "cwd", tmp_path / "runs"
+    cwd.mkdir()
+    code = (
+        "import sys; from yololab.adapters.ultralytics_env import prepare_ultralytics_offline; "
+        "prepare_ultralytics_offline(); from ultralytics.utils import SETTINGS; SETTINGS.update(runs_dir=sys.argv[3]); "
+        "from yololab.adapters.ultralytics_model import validate_model; "
+        "print(validate_model(sys.argv[1], sys.argv[2], imgsz=64).mAP50)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}  # Ultralytics' own paths, not pytest's
+    env["YOLO_CONFIG_DIR"] = str(tmp_path / "config")  # its own settings file
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(trained.best_weights), str(data_yaml), str(runs_dir)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 0.0 <= float(done.stdout.split()[-1]) <= 1.0
+    assert not runs_dir.exists()
+    assert list(cwd.iterdir()) == []
 
 
 def test_quantization_logs_every_key(quant_run: Any, workspace: dict[str, Any]) -> None:

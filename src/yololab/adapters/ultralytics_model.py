@@ -17,6 +17,7 @@ Every experiment measures through these functions, so that numbers compare acros
 from __future__ import annotations
 
 import gc
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,10 +254,11 @@ def validate_model_table(
     extra = {"half": True} if half else {}  # Ultralytics warns that `half` is deprecated whenever it is passed
     seen: list[int] = []
     model.add_callback("on_val_end", lambda validator: seen.append(int(validator.seen)))
-    metrics = model.val(
-        data=str(data_yaml), imgsz=imgsz, batch=batch if is_pt else 1, device=device, rect=False,
-        plots=False, verbose=False, workers=0, split="val", save_json=False, **extra,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="yololab-val-") as scratch:  # not runs/detect/val-N in the user's folder
+        metrics = model.val(
+            data=str(data_yaml), imgsz=imgsz, batch=batch if is_pt else 1, device=device, rect=False,
+            plots=False, verbose=False, workers=0, split="val", save_json=False, project=scratch, name="val", **extra,
+        )  # fmt: skip
     return detection_from_det_metrics(metrics, per_class=True), per_class_table(metrics, seen[-1] if seen else 0)
 
 
