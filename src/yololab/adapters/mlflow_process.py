@@ -246,6 +246,19 @@ def _serve() -> None:
             kind = next((k for k, cls in kinds.items() if type(error) is cls), "other")
             message = str(error) if kind != "other" else rec.redact_value(f"{type(exc).__name__}: {exc}")
             _answer(out, ident, error=kind, message=message, status=getattr(error, "status", None))
+    _exit_now(out)
+
+
+def _exit_now(out: Any) -> None:
+    """End the helper at once when its pipe closes.
+
+    Every request has been answered, so every call has returned (a SQLite commit is durable, an HTTP request
+    complete); the interpreter's teardown with MLflow loaded would only free memory, and takes about 1 s of CPU
+    that the experiment's process waits for.
+    """
+    out.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
