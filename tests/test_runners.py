@@ -166,6 +166,32 @@ def test_inference_with_tracking_pt(infer_pt: Any, workspace: dict[str, Any]) ->
     _assert_inference_keys(workspace, infer_pt.run_id)
 
 
+def test_the_console_script_ends_an_experiment_with_everything_sent(
+    trained: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    """``python -m yololab infer`` as users run it: MLflow through the helper process, and the process ending without
+    the interpreter's teardown (:func:`yololab.cli.skip_teardown`) - exit 0 with the run complete and the output
+    whole."""
+    from yololab.adapters import mlflow_process
+
+    overrides = {
+        **workspace["common"], "output_dir": str(tmp_path / "runs"), "run_name": "infer-console-script",
+        "infer.warmup": 2, "infer.iterations": 10, "infer.batch_size": 2, "infer.tracking.enabled": True,
+    }  # fmt: skip
+    sets = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
+    env = {k: v for k, v in os.environ.items() if k != mlflow_process.ENV_SWITCH}  # the helper, as for a user
+    done = subprocess.run(
+        [sys.executable, "-m", "yololab", "infer", "--model", str(trained.best_weights), *sets],
+        capture_output=True, text=True, env={**env, "COLUMNS": "120"}, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = next(line.split()[-1] for line in done.stderr.splitlines() if line.startswith("run id"))
+    _assert_inference_keys(workspace, run_id)
+    assert done.stdout.rstrip().splitlines()[-1].startswith(f"run {run_id}: mAP50 ")
+    last = done.stderr.rstrip().splitlines()[-1].split()  # the footer's last line came out
+    assert last == ["open", workspace["common"]["tracking.uri"].rstrip("/")]
+
+
 def test_inference_with_tracking_onnx(trained: Any, workspace: dict[str, Any], tmp_path: Path) -> None:
     from yololab.adapters.quantization import export_onnx_fp32
 

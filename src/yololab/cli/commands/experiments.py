@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from yololab.cli import skip_teardown
+
 CONFIG_HELP = "Experiment YAML (see configs/). Without it, the packaged default for this experiment type is used."
 SET_EXAMPLES = {
     "train": "--set train.lr0=0.02",
@@ -147,6 +149,7 @@ def register(app: typer.Typer) -> None:
                 result = TrainingRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
+        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
         final = result.final.detection if result.final else None
         _per_class(result.per_class, f"{result.best_weights}, final evaluation")
         typer.echo(f"run {result.run_id}: best weights {result.best_weights}")
@@ -193,6 +196,7 @@ def register(app: typer.Typer) -> None:
                 result = InferenceBenchmarkRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
+        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
         m = result.metrics
         parts = [f"mAP50 {m.detection.mAP50:.4f}", f"mAP50-95 {m.detection.mAP50_95:.4f}"]
         if m.system.fps is not None and m.system.inference_time_p95_ms is not None:
@@ -238,6 +242,7 @@ def register(app: typer.Typer) -> None:
                 result = QuantizationRunner(cfg).run()
         except (QuantizationUnavailable, FileNotFoundError, ValueError) as err:
             _fail(err)
+        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
         c = result.metrics.comparison
         assert c is not None
         values = {k: v for k, v in c.to_mlflow_dict("comparison").items()}
@@ -284,6 +289,7 @@ def register(app: typer.Typer) -> None:
                 result = FormatSweepRunner(cfg).run()
         except (FileNotFoundError, ValueError) as err:
             _fail(err)
+        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
         if not recommend:
             print_table(result)
         typer.echo(f"run {result.run_id}: recommended {result.recommended or 'none'}")
