@@ -13,9 +13,11 @@ Two whole processes, imports and output included, alternating A-B-B-A on the sam
 The MLflow store is created before the first timed run (a user's store exists already; creating one costs ~2 s
 once).
 
-Overhead = median sweep time / median by-hand time - 1, for wall time and for CPU time (user + system of the process
-tree: steadier than wall time on a shared machine, whose speed can change by 30 % from one minute to the next); the
-issue's target is at most 10 %. Run (after
+Overhead = the sweeps' total time / the by-hand runs' total time - 1 (A-B-B-A's own estimate: within each block a
+drift that is linear in time adds as much to both arms, which a median does not cancel; and the issue's target is
+about the sum of the formats' own work), for wall time and for CPU time (user + system of the process tree: steadier
+than wall time on a shared machine, whose speed can change by 30 % from one minute to the next); the medians' ratio
+is printed too. The issue's target is at most 10 %. Run (after
 ``make demo``, whose model it measures, or pass ``--model`` and ``--data``)::
 
     .venv/bin/python benchmarks/bench_overhead.py [--formats torch,onnx,openvino,openvino-int8,onnx-int8-static]
@@ -142,9 +144,11 @@ def main() -> None:
                 print(f"{name:8} {elapsed:7.1f} s wall {cpu:7.1f} s CPU", flush=True)
     print(f"formats: {args.formats}; {args.iterations} timed iterations, batch {args.batch}")
     for what, table in (("wall", times), ("CPU", cpus)):
+        sweep_sum, hand_sum = sum(table["sweep"]), sum(table["by hand"])
+        print(f"{what}: sweep (yololab bench, recorded in MLflow) {sweep_sum:.1f} s in all; by hand {hand_sum:.1f} s"
+              f" -> overhead {100 * (sweep_sum / hand_sum - 1):+.1f} % (target <= 10 %)")  # fmt: skip
         sweep_s, hand_s = statistics.median(table["sweep"]), statistics.median(table["by hand"])
-        print(f"{what}: sweep (yololab bench, recorded in MLflow) median {sweep_s:.1f} s; by hand median {hand_s:.1f} s"
-              f" -> overhead {100 * (sweep_s / hand_s - 1):+.1f} % (target <= 10 %)")  # fmt: skip
+        print(f"{what}: medians {sweep_s:.1f} s vs {hand_s:.1f} s -> {100 * (sweep_s / hand_s - 1):+.1f} %")
 
 
 if __name__ == "__main__":

@@ -182,3 +182,17 @@ def test_the_console_script_ends_with_everything_written(tmp_path: Path) -> None
     failed = subprocess.run([*args[:4], "--gt", str(tmp_path / "absent"), "--pred", str(trackers / "swap")],
                             capture_output=True, text=True)  # fmt: skip
     assert failed.returncode == 2 and "ground-truth folder not found" in failed.stderr
+
+
+@pytest.mark.parametrize(("requested", "used"), [("auto", "MOT17"), ("none", "none"), ("mot17", "MOT17")])
+def test_the_protocol_is_the_one_asked_for_or_told_by_the_names(tmp_path: Path, requested: str, used: str) -> None:
+    seq = tmp_path / "gt" / "MOT17-02-FRCNN"
+    (seq / "gt").mkdir(parents=True)
+    (seq / "gt" / "gt.txt").write_text("1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n")
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=MOT17-02-FRCNN\nseqLength=2\n")
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "MOT17-02-FRCNN.txt").write_text("1,7,0,0,10,10,0.9,-1,-1,-1\n")
+    args = ["eval-mot", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--benchmark", requested]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"preprocessing: {used}" in " ".join(result.output.split())

@@ -187,8 +187,9 @@ def eval_mot(
         warnings.simplefilter("always", MOTDataWarning)
         try:
             trackers = tracker_names(_pred_folders(list(pred)))
-            first = next(iter(trackers.values()))
-            bench = resolve_benchmark(benchmark, plan_benchmark(gt, first, seqmap=seqmap).names)
+            if benchmark.strip().lower() == "auto":  # told by the sequence names the first tracker is scored on
+                first = next(iter(trackers.values()))
+                bench = resolve_benchmark(benchmark, plan_benchmark(gt, first, seqmap=seqmap).names)
             results = evaluate_benchmark(
                 gt, trackers, seqmap=seqmap, benchmark=bench, iou_threshold=iou_threshold, jobs=jobs
             )  # type: ignore[arg-type]
