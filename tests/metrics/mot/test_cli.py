@@ -13,13 +13,23 @@ from yololab.cli import app
 pytestmark = pytest.mark.quick
 
 
-def test_eval_mot_writes_json_and_csv(tmp_path: Path) -> None:
-    seq = tmp_path / "gt" / "cam-1"
+def _one_sequence(root: Path, name: str, gt_rows: str, pred_rows: str) -> None:
+    """``root/gt/<name>`` (ground truth and seqinfo.ini, 2 frames) and ``root/pred/<name>.txt``."""
+    seq = root / "gt" / name
     (seq / "gt").mkdir(parents=True)
-    (seq / "gt" / "gt.txt").write_text("1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n2,2,50,50,10,10,1,1,1\n")
-    (seq / "seqinfo.ini").write_text("[Sequence]\nname=cam-1\nseqLength=2\n")
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "pred" / "cam-1.txt").write_text("1,7,0,0,10,10,0.9,-1,-1,-1\n2,7,1,0,10,10,0.9,-1,-1,-1\n")
+    (seq / "gt" / "gt.txt").write_text(gt_rows)
+    (seq / "seqinfo.ini").write_text(f"[Sequence]\nname={name}\nseqLength=2\n")
+    (root / "pred").mkdir()
+    (root / "pred" / f"{name}.txt").write_text(pred_rows)
+
+
+def test_eval_mot_writes_json_and_csv(tmp_path: Path) -> None:
+    _one_sequence(
+        tmp_path,
+        "cam-1",
+        "1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n2,2,50,50,10,10,1,1,1\n",
+        "1,7,0,0,10,10,0.9,-1,-1,-1\n2,7,1,0,10,10,0.9,-1,-1,-1\n",
+    )
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
     result = CliRunner().invoke(
         app,
@@ -186,12 +196,9 @@ def test_the_console_script_ends_with_everything_written(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("requested", "used"), [("auto", "MOT17"), ("none", "none"), ("mot17", "MOT17")])
 def test_the_protocol_is_the_one_asked_for_or_told_by_the_names(tmp_path: Path, requested: str, used: str) -> None:
-    seq = tmp_path / "gt" / "MOT17-02-FRCNN"
-    (seq / "gt").mkdir(parents=True)
-    (seq / "gt" / "gt.txt").write_text("1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n")
-    (seq / "seqinfo.ini").write_text("[Sequence]\nname=MOT17-02-FRCNN\nseqLength=2\n")
-    (tmp_path / "pred").mkdir()
-    (tmp_path / "pred" / "MOT17-02-FRCNN.txt").write_text("1,7,0,0,10,10,0.9,-1,-1,-1\n")
+    _one_sequence(
+        tmp_path, "MOT17-02-FRCNN", "1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n", "1,7,0,0,10,10,0.9,-1,-1,-1\n"
+    )
     args = ["eval-mot", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--benchmark", requested]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
