@@ -70,7 +70,7 @@ for name in formats.split(","):
     yolo = YOLO(str(artifact), task="detect")
     pt = str(artifact).endswith(".pt")
     yolo.val(data=data, imgsz=imgsz, batch=16 if pt else 1, device="cpu", rect=False, plots=False, verbose=False,
-             workers=0, split="val", save_json=False)
+             workers=0, split="val", save_json=False, project=str(out / "val"))  # not under Ultralytics' runs_dir
     yolo.predict(images[0], imgsz=imgsz, device="cpu", verbose=False)  # creates the predictor
     pin_threads(yolo, default_threads())  # the runtime's threads as the sweep sets them (same work per call)
     for i in range(warmup + iterations):  # the warm-up, the timed iterations
