@@ -168,6 +168,7 @@ def test_an_evaluation_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert not heavy & one, heavy & one
     assert not {m for m in one if m.startswith(("multiprocessing", "concurrent.futures"))}
     assert "yololab.cli.commands.data" not in one and "yololab.data.synthetic_config" not in one
+    assert "yololab.metrics.tracking" not in one  # the schema's MOTMetrics: not needed to evaluate files
     assert "pydantic" not in one  # typer's pydantic coercion is replaced for eval-mot (yololab.cli.plain_coercion)
     two = _modules_after_run([*args, "--jobs", "2"])
     assert not heavy & two and "concurrent.futures.process" in two

@@ -9,12 +9,14 @@ Typical use (in memory, e.g. from the inference runner)::
 
 From files: :func:`load_benchmark` (a MOTChallenge-layout folder) then :func:`evaluate_mot`; several trackers at once,
 the ground truth read once, sequences in worker processes: :func:`yololab.metrics.mot.batch.evaluate_benchmark`
-(what ``yololab eval-mot`` runs; the same numbers, bit for bit).
+(what ``yololab eval-mot`` runs; the same numbers, bit for bit). ``to_mot_metrics`` (the schema's ``MOTMetrics``) is
+imported on first use, so that evaluating files does not load the schema modules.
 """
+
+from typing import Any
 
 from yololab.metrics.mot.boxes import iou_matrix, iou_pairs
 from yololab.metrics.mot.clear import ClearCounts, ClearMetrics, compute_clear
-from yololab.metrics.mot.convert import to_mot_metrics
 from yololab.metrics.mot.evaluate import (
     Benchmark,
     CountMetrics,
@@ -55,3 +57,12 @@ __all__ = [
     "sequence_from_rows",
     "to_mot_metrics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``to_mot_metrics``, imported from :mod:`yololab.metrics.mot.convert` on first use."""
+    if name != "to_mot_metrics":
+        raise AttributeError(f"module 'yololab.metrics.mot' has no attribute {name!r}")
+    from yololab.metrics.mot.convert import to_mot_metrics
+
+    return to_mot_metrics
