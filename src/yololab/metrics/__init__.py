@@ -8,8 +8,9 @@ The names below are loaded on first use (PEP 562), so that importing a subpackag
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from yololab.metrics._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from yololab.metrics.detection import DetectionMetrics
@@ -49,11 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``yololab.metrics.<name>``: imported from its module on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'yololab.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"yololab.metrics.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES)

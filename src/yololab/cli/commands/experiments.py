@@ -97,6 +97,21 @@ def _offline(offline: bool) -> Iterator[None]:
             os.environ["YOLOLAB_OFFLINE"] = previous
 
 
+def _run(runner: Any, cfg: Any, offline: bool, errors: tuple[type[Exception], ...] = ()) -> Any:
+    """``runner(cfg).run()`` (``--offline`` applied); bad input (``errors``, files, values) exits 2 with its message.
+
+    Once the run has ended, everything is sent, written and closed: the process may end without the interpreter's
+    teardown (:func:`yololab.cli.skip_teardown`).
+    """
+    try:
+        with _offline(offline):
+            result = runner(cfg).run()
+    except (*errors, FileNotFoundError, ValueError) as err:
+        _fail(err)
+    skip_teardown()
+    return result
+
+
 def _footer(cfg: Any, run_id: str, started: float) -> None:
     """Where the run went (experiment, run id, tracking URI without credentials, elapsed) and how to see it."""
     from yololab.adapters.mlflow_params import redact_value, resolve_tracking_uri, split_credentials
@@ -144,12 +159,7 @@ def register(app: typer.Typer) -> None:
                    "experiment": experiment, "run_name": run_name, "tracking_uri": tracking_uri,
                    "output_dir": output_dir}  # fmt: skip
         cfg = _load("train", config, options, set_, print_config=print_config)
-        try:
-            with _offline(offline):
-                result = TrainingRunner(cfg).run()
-        except (FileNotFoundError, ValueError) as err:
-            _fail(err)
-        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
+        result = _run(TrainingRunner, cfg, offline)
         final = result.final.detection if result.final else None
         _per_class(result.per_class, f"{result.best_weights}, final evaluation")
         typer.echo(f"run {result.run_id}: best weights {result.best_weights}")
@@ -191,12 +201,7 @@ def register(app: typer.Typer) -> None:
                    "iterations": iterations, "tracker": tracker, "device": device, "experiment": experiment,
                    "run_name": run_name, "tracking_uri": tracking_uri, "output_dir": output_dir}  # fmt: skip
         cfg = _load("infer", config, options, set_, print_config=print_config)
-        try:
-            with _offline(offline):
-                result = InferenceBenchmarkRunner(cfg).run()
-        except (FileNotFoundError, ValueError) as err:
-            _fail(err)
-        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
+        result = _run(InferenceBenchmarkRunner, cfg, offline)
         m = result.metrics
         parts = [f"mAP50 {m.detection.mAP50:.4f}", f"mAP50-95 {m.detection.mAP50_95:.4f}"]
         if m.system.fps is not None and m.system.inference_time_p95_ms is not None:
@@ -237,12 +242,7 @@ def register(app: typer.Typer) -> None:
                    "device": device, "experiment": experiment, "run_name": run_name, "tracking_uri": tracking_uri,
                    "output_dir": output_dir}  # fmt: skip
         cfg = _load("quant", config, options, set_, print_config=print_config)
-        try:
-            with _offline(offline):
-                result = QuantizationRunner(cfg).run()
-        except (QuantizationUnavailable, FileNotFoundError, ValueError) as err:
-            _fail(err)
-        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
+        result = _run(QuantizationRunner, cfg, offline, (QuantizationUnavailable,))
         c = result.metrics.comparison
         assert c is not None
         values = {k: v for k, v in c.to_mlflow_dict("comparison").items()}
@@ -284,12 +284,7 @@ def register(app: typer.Typer) -> None:
         options = {"model": model, "formats": listed, "data": data, "device": device, "experiment": experiment,
                    "run_name": run_name, "tracking_uri": tracking_uri, "output_dir": output_dir}  # fmt: skip
         cfg = _load("bench", config, options, set_, print_config=print_config)
-        try:
-            with _offline(offline):
-                result = FormatSweepRunner(cfg).run()
-        except (FileNotFoundError, ValueError) as err:
-            _fail(err)
-        skip_teardown()  # the run ended: all sent, written and closed (see yololab.cli.skip_teardown)
+        result = _run(FormatSweepRunner, cfg, offline)
         if not recommend:
             print_table(result)
         typer.echo(f"run {result.run_id}: recommended {result.recommended or 'none'}")

@@ -13,8 +13,7 @@ the ground truth read once, sequences in worker processes: :func:`yololab.metric
 imported on first use, so that evaluating files does not load the schema modules.
 """
 
-from typing import Any
-
+from yololab.metrics._lazy import lazy_getattr
 from yololab.metrics.mot.boxes import iou_matrix, iou_pairs
 from yololab.metrics.mot.clear import ClearCounts, ClearMetrics, compute_clear
 from yololab.metrics.mot.evaluate import (
@@ -58,11 +57,4 @@ __all__ = [
     "to_mot_metrics",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """``to_mot_metrics``, imported from :mod:`yololab.metrics.mot.convert` on first use."""
-    if name != "to_mot_metrics":
-        raise AttributeError(f"module 'yololab.metrics.mot' has no attribute {name!r}")
-    from yololab.metrics.mot.convert import to_mot_metrics
-
-    return to_mot_metrics
+__getattr__ = lazy_getattr(__name__, {"to_mot_metrics": "convert"})
