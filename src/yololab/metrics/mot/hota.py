@@ -27,7 +27,6 @@ from yololab.metrics.mot.matching import (
     FrameIndex,
     conflict_frames,
     distinct,
-    linear_sum_assignment,
     pairwise_row_sums,
     unique_inverse,
 )
@@ -166,11 +165,9 @@ def _match(data: PreparedSequence, index: FrameIndex, gas: np.ndarray) -> tuple[
         return pg[easy], pp[easy], iou[easy]
     dense = DenseFrames(index, hard, pg, pp, pair_frame, data.num_frames)
     neg_score = dense.fill(-(gas * iou))  # TrackEval: linear_sum_assignment(-(alignment * similarity))
-    rows_list, cols_list = [], []
-    for view in dense.views(neg_score):
-        rows, cols = linear_sum_assignment(view)
-        rows_list.append(rows)
-        cols_list.append(cols)
+    solved = dense.assignments(neg_score)
+    rows_list = [rows for rows, _ in solved]
+    cols_list = [cols for _, cols in solved]
     lengths = [r.size for r in rows_list]
     slot = np.repeat(np.arange(hard.size), lengths)
     m_gt = np.concatenate(rows_list) + dense.g0[slot]
