@@ -42,8 +42,21 @@ def _evaluate(root: Path, benchmark: str = "none"):
         ("1,1,10,10,20,40,1,1,1\n2,1,nan,10,20,40,1,1,1\n", r"line 2, column 3: nan; expected a finite number"),
         ("1,1,10,10,20,40,1,1,1\n1.5,1,10,10,20,40,1,1,1\n", r"line 2: frame number 1.5; expected an integer"),
         ("1,1,10,10,20,40,1,1,1\n2,2.5,10,10,20,40,1,1,1\n", r"line 2: id 2.5; expected an integer"),
+        ("1,1,10,10,20,40,1,1,1\n2,1,10,10,20,40,1,1,x\n", r"line 2, column 9: 'x' is not a number"),
+        ("1,1,10,10,20,40,1,1,1\n2,1,10,10,20,40,1,1,inf\n", r"line 2, column 9: inf; expected a finite number"),
+        ("1,1,10,10,20,40,1,1,1\n2,1,10,10,20,40,1,1,-\n", r"line 2, column 9: '-' is not a number"),
     ],
-    ids=["column-count", "too-few-columns", "non-numeric", "nan", "fractional-frame", "fractional-id"],
+    ids=[
+        "column-count",
+        "too-few-columns",
+        "non-numeric",
+        "nan",
+        "fractional-frame",
+        "fractional-id",
+        "visibility-non-numeric",
+        "visibility-infinite",
+        "visibility-lone-minus",
+    ],
 )
 def test_unparsable_rows_name_file_line_and_expectation(tmp_path: Path, text: str, pattern: str) -> None:
     path = tmp_path / "gt.txt"

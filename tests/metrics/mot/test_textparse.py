@@ -150,3 +150,15 @@ def test_integer_column_with_a_dot_further_down() -> None:
     values, _ = parse_rows(text)
     np.testing.assert_array_equal(_bits(values), _bits(_reference(text)))
     assert values[5].tolist() == [4.0, 5.25, -6.5]
+
+
+def test_columns_past_the_read_ones_are_checked_not_converted() -> None:
+    """``columns``: the first ones as ``float()`` reads them; a later field that is no finite number refuses the
+    text (the general reader then explains it), one that is (an exponent, many digits) does not."""
+    text = b"1,2.5,-3,0.86,-1\n2,7,4,1e-05,123456789012345678901234\n"
+    values, lines = parse_rows(text, columns=3)
+    np.testing.assert_array_equal(_bits(values), _bits(_reference(text)[:, :3]))
+    assert values.shape == (2, 3) and lines.tolist() == [1, 2]
+    assert parse_rows(text, columns=9)[0].shape == (2, 5)
+    for bad in (b"x", b"-", b".", b"nan", b"inf", b"1" * 400, b"--1", b"1.2.3"):
+        assert parse_rows(b"1,2,3,4\n5,6,7," + bad + b"\n", columns=3) is None, bad

@@ -59,6 +59,9 @@ BENCHMARKS = ("MOT16", "MOT17", "MOT20")
 """The MOTChallenge protocols (preprocessing) yololab reproduces."""
 
 _MIN_COLUMNS = 6
+_READ_COLUMNS = 8
+"""``frame, id, x, y, w, h, conf, class``: the columns evaluation uses. The fields of later columns (the ground
+truth's visibility, a result file's world coordinates) are checked to be finite numbers, and not kept."""
 _SEPARATORS = re.compile(rb"[,\s]+")
 
 
@@ -133,7 +136,7 @@ def _parse_general(path: Path, data: bytes) -> np.ndarray:
 
 def _parse(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     """All rows as a float64 array and the line number of each, or raise the diagnosis."""
-    fast = parse_rows(data)
+    fast = parse_rows(data, columns=_READ_COLUMNS)
     if fast is not None:
         arr, lines = fast
     else:
@@ -147,8 +150,9 @@ def _parse(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
 def read_mot_file(path: str | Path) -> tuple[Frames, RowOrigin]:
     """Read a MOTChallenge ground-truth or result file.
 
-    Columns: ``frame, id, x, y, w, h`` then optionally ``conf, class, visibility`` (further columns, such as the
-    world coordinates of result files, are ignored). Commas or whitespace separate fields.
+    Columns: ``frame, id, x, y, w, h`` then optionally ``conf, class``; further columns (the ground truth's
+    visibility, the world coordinates of result files) must hold numbers, but are not kept (no metric uses them:
+    the boxes' ``visibility`` is None). Commas or whitespace separate fields.
 
     Args:
         path: the ``.txt`` file.
@@ -185,7 +189,7 @@ def frames_from_bytes(path: Path, data: bytes) -> tuple[Frames, RowOrigin]:
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
             raise MOTDataError(f"{origin.where(r)}: {what} {arr[r, col]:g}; expected an integer")
-    return Frames.from_rows(arr[:, :9]), origin
+    return Frames.from_rows(arr[:, :_READ_COLUMNS]), origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +332,7 @@ def read_class_list(mot_dir: str | Path) -> list[str] | None:
 def gt_line(
     frame: int, identity: int, box_xywh: tuple[float, float, float, float], conf: int, cls: int, visibility: float
 ) -> str:
-    r"""One ground-truth line, ``frame,id,x,y,w,h,conf,class,visibility`` (the 9 columns :func:`read_mot_file` reads).
+    r"""One ground-truth line, ``frame,id,x,y,w,h,conf,class,visibility`` (the 9 columns of a ground-truth file).
 
     Example:
         >>> gt_line(3, 7, (10, 20.5, 30, 40), 1, 1, 0.83333)

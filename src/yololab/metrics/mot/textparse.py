@@ -176,6 +176,26 @@ def _decimals(
     return out
 
 
+def _finite_numbers(
+    buf: np.ndarray, fields: tuple[np.ndarray, np.ndarray, np.ndarray], odd: np.ndarray | None
+) -> bool:
+    """Whether every field ``(start, dot, end)`` is a finite number, without converting the plain ones.
+
+    A field of digits with at most one dot (:func:`_dot_positions` found no other) and at most a leading minus is a
+    finite number if it holds a digit (and fewer than 300, else it may overflow); any other field is cast (raises
+    ValueError if it is no number).
+    """
+    starts, dots, ends = (a.ravel() for a in fields)
+    digits = ends - starts
+    digits -= buf[starts] == 45
+    digits -= dots < ends
+    plain = (digits >= 1) & (digits < 300)
+    if odd is not None:
+        plain &= ~odd.ravel()
+    other = np.flatnonzero(~plain)
+    return not other.size or bool(np.isfinite(_cast(buf, starts[other], ends[other])).all())
+
+
 def _dot_positions(
     buf: np.ndarray, seps: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -223,14 +243,17 @@ def _odd_fields(buf: np.ndarray, seps: np.ndarray, starts: np.ndarray) -> np.nda
     return odd
 
 
-def parse_rows(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+def parse_rows(data: bytes, columns: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     r"""Rows of comma-separated numbers, exactly as ``float()`` reads each field.
 
     Args:
         data: the file's bytes; lines end with ``\n`` (or ``\r\n``); trailing newlines are ignored.
+        columns: read only the first ``columns`` columns; the fields of the others are only checked to be finite
+            numbers (as if read; a few operations a field instead of the conversion).
 
     Returns:
-        ``(rows, lines)``: ``(R, C)`` float64 values and the ``(R,)`` 1-based line number of each row; or None when
+        ``(rows, lines)``: ``(R, C)`` float64 values (``C`` at most ``columns``) and the ``(R,)`` 1-based line
+        number of each row; or None when
         the text is not plain comma-separated rows of equal length (blank lines, whitespace separators, an empty
         field, a field that is not a number) - then read it with a general parser, which also explains errors.
 
@@ -270,14 +293,19 @@ def parse_rows(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     dots, dotted = located
     whole = np.minimum(((dots - starts).max(axis=0) + 7) // 8, 3)  # words that hold the longest integer part
     fraction = np.where(dotted, np.minimum(((ends - dots).max(axis=0) + 6) // 8, 3), 0)  # ... and fraction
+    kept = cols if columns is None else max(0, min(cols, columns))
     groups: dict[tuple[int, int], list[int]] = {}
-    for c, key in enumerate(zip(whole[:cols].tolist(), fraction[:cols].tolist(), strict=True)):
+    for c, key in enumerate(zip(whole[:kept].tolist(), fraction[:kept].tolist(), strict=True)):
         groups.setdefault(key, []).append(c)
     words_at = np.ndarray((buf.size - 7,), dtype="<u8", buffer=raw, strides=(1,))
     odd_grid = None if odd is None else odd.reshape(rows, width)
-    out = np.empty((rows, cols))
-    step = max(1, _BLOCK // cols)
+    out = np.empty((rows, kept))
+    step = max(1, _BLOCK // max(kept, 1))
     try:
+        unread = slice(kept, cols)
+        flags = None if odd_grid is None else odd_grid[:, unread]
+        if kept < cols and not _finite_numbers(buf, (starts[:, unread], dots[:, unread], ends[:, unread]), flags):
+            return None
         for key, group in groups.items():
             pick = np.array(group)
             for r0 in range(0, rows, step):  # blocks that keep the temporaries in the CPU cache
