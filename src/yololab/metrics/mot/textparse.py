@@ -176,9 +176,7 @@ def _decimals(
     return out
 
 
-def _finite_numbers(
-    buf: np.ndarray, fields: tuple[np.ndarray, np.ndarray, np.ndarray], odd: np.ndarray | None
-) -> bool:
+def _finite_numbers(buf: np.ndarray, fields: tuple[np.ndarray, np.ndarray, np.ndarray], odd: np.ndarray | None) -> bool:
     """Whether every field ``(start, dot, end)`` is a finite number, without converting the plain ones.
 
     A field of digits with at most one dot (:func:`_dot_positions` found no other) and at most a leading minus is a
