@@ -203,7 +203,10 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
     events = [(t, 0, k) for k, t in enumerate(dense_frames.tolist())]
     events += [(t, 1, k) for t, k in zip(conflicts.star_frame[waiting].tolist(), waiting.tolist(), strict=True)]
     events.sort()
-    sims = dense.views(dense.fill(c_iou))
+    # The frames' cost matrices: -IoU, or -(1000 + IoU) where a pair continues the previous match (IoU > 0 only).
+    sim = dense.fill(c_iou)
+    plain_costs = dense.views(-sim)
+    bonus_costs = dense.views(np.where(sim > 0, -(sim + 1000), -sim))
     g0, p0, n_g = dense.g0.tolist(), dense.p0.tolist(), dense.n_g.tolist()
     dense_start = (np.cumsum(dense.n_g) - dense.n_g).tolist()
     for _, kind, k in events:  # in time order: the stars that read an earlier decision, and the dense frames
@@ -227,11 +230,11 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
             want = want.copy()
             rows_then = [decided.get(r, -1) for r in dense_prev_row[start + later].tolist()]
             want[later] = [pid[r] if r >= 0 else -1 for r in rows_then]
-        sim = sims[k]
-        bonus = want[:, None] == pred_ids[p0[k] : p0[k] + sim.shape[1]][None, :]
-        score = 1000 * (bonus & (sim > 0)) + sim  # 0 where IoU is below the threshold (sim holds 0 there)
-        rows, cols = linear_sum_assignment(-score)
-        ok = score[rows, cols] > 0 + EPS
+        plain = plain_costs[k]
+        bonus = want[:, None] == pred_ids[p0[k] : p0[k] + plain.shape[1]][None, :]
+        cost = np.where(bonus, bonus_costs[k], plain)  # TrackEval's -(1000 * bonus + IoU), 0 below the threshold
+        rows, cols = linear_sum_assignment(cost)
+        ok = cost[rows, cols] < 0 - EPS  # score > 0 + eps
         decided.update(zip((rows[ok] + a).tolist(), (cols[ok] + p0[k]).tolist(), strict=True))
     match[open_row] = -1
     if decided:
