@@ -151,7 +151,7 @@ def overlapping_pairs(
         total = int(c.sum())
         if total:
             gi = np.repeat(np.arange(start, stop), c)
-            pj = order[np.arange(total) - np.repeat(np.cumsum(c) - c, c) + np.repeat(lo[start:stop], c)]
+            pj = order[np.arange(total) + np.repeat(lo[start:stop] - (np.cumsum(c) - c), c)]  # lo, lo + 1, ...
             iw = np.minimum(gx2[gi], px2[pj])
             iw -= np.maximum(gx1[gi], px1[pj])
             keep = np.flatnonzero(iw > 0)

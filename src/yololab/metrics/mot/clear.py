@@ -192,9 +192,12 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
     s_pred_arr = c_pred[conflicts.star_pairs]
     s_pid_arr = pred_ids[s_pred_arr]
     decided, waiting = _settled_stars(conflicts.star_start, prev_pid[:n_star], s_pid_arr, star_gt, s_pred_arr)
-    star_prev_pid, dense_prev_pid = prev_pid[:n_star].tolist(), prev_pid[n_star:]
+    if decided:
+        match[np.fromiter(decided.keys(), np.int64, len(decided))] = np.fromiter(
+            decided.values(), np.int64, len(decided)
+        )
+    star_prev_pid = prev_pid[:n_star].tolist()
     star_prev_row = prev[:n_star].tolist()
-    dense_prev_row = prev[n_star:]
     pid = pred_ids.tolist()
     s_gt = star_gt.tolist()
     s_pred = s_pred_arr.tolist()
@@ -209,6 +212,13 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
     bonus_costs = dense.views(np.where(sim > 0, -(sim + 1000), -sim))
     g0, p0, n_g = dense.g0.tolist(), dense.p0.tolist(), dense.n_g.tolist()
     dense_start = (np.cumsum(dense.n_g) - dense.n_g).tolist()
+    # Each dense frame's rows whose previous match is decided in the loop (position in the frame, previous row).
+    dense_prev_pid, dense_prev_row = prev_pid[n_star:], prev[n_star:]
+    later = np.flatnonzero(dense_prev_pid == -2)
+    later_rows = dense_prev_row[later]
+    later_off = np.searchsorted(later, np.append(dense_start, dense_prev_pid.size)).tolist()
+    later -= np.repeat(np.asarray(dense_start, np.int64), np.diff(later_off))
+    row_of = match.item
     for _, kind, k in events:  # in time order: the stars that read an earlier decision, and the dense frames
         if kind:  # a star: the pair continuing the previous match, else the best one (its first)
             lo, hi = s_start[k], s_start[k + 1]
@@ -216,31 +226,26 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
             for e in range(lo, hi):
                 want = star_prev_pid[e]
                 if want == -2:
-                    row = decided.get(star_prev_row[e], -1)
+                    row = row_of(star_prev_row[e])
                     want = pid[row] if row >= 0 else -1
                 if want >= 0 and want == s_pid[e]:
                     chosen = e
                     break
-            decided[s_gt[chosen]] = s_pred[chosen]
+            match[s_gt[chosen]] = s_pred[chosen]
             continue
         a, n, start = g0[k], n_g[k], dense_start[k]
         want = dense_prev_pid[start : start + n]
-        later = np.flatnonzero(want == -2)
-        if later.size:
+        w0, w1 = later_off[k], later_off[k + 1]
+        if w1 > w0:
             want = want.copy()
-            rows_then = [decided.get(r, -1) for r in dense_prev_row[start + later].tolist()]
-            want[later] = [pid[r] if r >= 0 else -1 for r in rows_then]
+            then = match[later_rows[w0:w1]]
+            want[later[w0:w1]] = np.where(then >= 0, pred_ids[then], -1)
         plain = plain_costs[k]
         bonus = want[:, None] == pred_ids[p0[k] : p0[k] + plain.shape[1]][None, :]
         cost = np.where(bonus, bonus_costs[k], plain)  # TrackEval's -(1000 * bonus + IoU), 0 below the threshold
         rows, cols = linear_sum_assignment(cost)
         ok = cost[rows, cols] < 0 - EPS  # score > 0 + eps
-        decided.update(zip((rows[ok] + a).tolist(), (cols[ok] + p0[k]).tolist(), strict=True))
-    match[open_row] = -1
-    if decided:
-        match[np.fromiter(decided.keys(), np.int64, len(decided))] = np.fromiter(
-            decided.values(), np.int64, len(decided)
-        )
+        match[rows[ok] + a] = cols[ok] + p0[k]
     m_gt = np.flatnonzero(match >= 0)
     m_pred = match[m_gt]
     # IoU of each match: look the pair up among the candidates (keys increase: row-major order).
