@@ -27,6 +27,7 @@ from yololab.metrics.mot.matching import (
     FrameIndex,
     conflict_frames,
     distinct,
+    linear_sum_assignment,
     pairwise_row_sums,
     unique_inverse,
 )
@@ -165,7 +166,7 @@ def _match(data: PreparedSequence, index: FrameIndex, gas: np.ndarray) -> tuple[
         return pg[easy], pp[easy], iou[easy]
     dense = DenseFrames(index, hard, pg, pp, pair_frame, data.num_frames)
     neg_score = dense.fill(-(gas * iou))  # TrackEval: linear_sum_assignment(-(alignment * similarity))
-    solved = dense.assignments(neg_score)
+    solved = [linear_sum_assignment(v) for v in dense.views(neg_score)]
     rows_list = [rows for rows, _ in solved]
     cols_list = [cols for _, cols in solved]
     lengths = [r.size for r in rows_list]

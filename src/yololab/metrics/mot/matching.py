@@ -83,15 +83,13 @@ class FrameIndex:
 
 
 class DenseFrames:
-    """The dense ``(n_gt(t), n_pred(t))`` matrices of selected frames, stored in one flat buffer.
+    """The dense ``(n_gt(t), n_pred(t))`` matrices of selected frames, stored back to back in one flat buffer.
 
     ``fill(values)`` scatters per-pair values (0 elsewhere) into a new buffer in one vectorised step;
-    ``views(buf)`` gives each frame's matrix (a C-contiguous view, as TrackEval's arrays), in frame order;
-    ``assignments(buf)`` solves them all. Matrices of the same shape lie next to each other in the buffer, so that
-    each shape is one ``(frames, rows, columns)`` block.
+    ``view(buf, k)`` is the k-th frame's matrix (a C-contiguous view, as TrackEval's arrays).
     """
 
-    __slots__ = ("_layout", "blocks", "frames", "g0", "n_g", "n_p", "p0", "pair_mask", "pos", "size", "start")
+    __slots__ = ("frames", "g0", "n_g", "n_p", "p0", "pair_mask", "pos", "size", "start")
 
     def __init__(
         self,
@@ -108,22 +106,8 @@ class DenseFrames:
         self.n_g = index.g_off[frames + 1] - self.g0
         self.n_p = index.p_off[frames + 1] - self.p0
         sizes = self.n_g * self.n_p
-        layout = np.lexsort((self.n_p, self.n_g))  # by shape, frames in order within a shape
-        self.start = np.empty_like(sizes)
-        self.start[layout] = np.cumsum(sizes[layout]) - sizes[layout]
+        self.start = np.cumsum(sizes) - sizes
         self.size = int(sizes.sum())
-        cut = np.flatnonzero(np.diff(self.n_g[layout]) | np.diff(self.n_p[layout])) + 1
-        firsts = np.concatenate([[0], cut]).astype(np.int64)
-        counts = np.diff(np.append(firsts, layout.size))
-        self.blocks = (
-            [  # (first frame slot in layout order, frames, rows, columns, buffer offset)
-                (int(f), int(c), int(self.n_g[layout[f]]), int(self.n_p[layout[f]]), int(self.start[layout[f]]))
-                for f, c in zip(firsts.tolist(), counts.tolist(), strict=True)
-            ]
-            if layout.size
-            else []
-        )
-        self._layout = layout
         slot = np.full(num_frames, -1, np.int64)
         slot[frames] = np.arange(frames.size)
         k = slot[pair_frame]
@@ -140,24 +124,9 @@ class DenseFrames:
         return buf
 
     def views(self, buf: np.ndarray) -> list[np.ndarray]:
-        """Every frame's matrix as a view into ``buf``, in frame order."""
+        """Every frame's matrix as a view into ``buf``."""
         starts, n_g, n_p = self.start.tolist(), self.n_g.tolist(), self.n_p.tolist()
         return [buf[s : s + a * b].reshape(a, b) for s, a, b in zip(starts, n_g, n_p, strict=True)]
-
-    def assignments(self, costs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``linear_sum_assignment`` (minimum cost) of every frame's matrix of ``costs``, in frame order.
-
-        The same calls on the same matrices as one call per view; walking each shape's block costs less per frame
-        than building a view each.
-        """
-        solved: list[tuple[np.ndarray, np.ndarray]] = []
-        for _, count, rows, cols, offset in self.blocks:
-            block = costs[offset : offset + count * rows * cols].reshape(count, rows, cols)
-            solved.extend(linear_sum_assignment(m) for m in block)
-        out: list[tuple[np.ndarray, np.ndarray]] = [None] * len(solved)  # type: ignore[list-item]
-        for slot, result in zip(self._layout.tolist(), solved, strict=True):
-            out[slot] = result
-        return out
 
 
 def distinct(values: np.ndarray, size: int | None = None) -> np.ndarray:
