@@ -211,7 +211,9 @@ def _dot_positions(
     if per_line and dots.size == rows * per_line:  # the same dotted columns on every line, one dot a field?
         grid = dots.reshape(rows, per_line)
         columns = np.searchsorted(seps[:width], grid[0])
-        if (np.diff(columns) > 0).all() and ((grid >= starts[:, columns]) & (grid < ends[:, columns])).all():
+        if (np.diff(columns) > 0).all() and (
+            (grid >= np.take(starts, columns, axis=1)) & (grid < np.take(ends, columns, axis=1))
+        ).all():
             at[:, columns] = grid
             dotted[columns] = True
             return at, dotted
@@ -308,8 +310,9 @@ def parse_rows(data: bytes, columns: int | None = None) -> tuple[np.ndarray, np.
             pick = np.array(group)
             for r0 in range(0, rows, step):  # blocks that keep the temporaries in the CPU cache
                 r1 = min(rows, r0 + step)
-                fields = tuple(a[r0:r1, pick].ravel() for a in (starts, dots, ends))
-                flags = None if odd_grid is None else odd_grid[r0:r1, pick].ravel()
+                # np.take: 2-D fancy indexing with a row slice is about 9x slower
+                fields = tuple(np.take(a[r0:r1], pick, axis=1).ravel() for a in (starts, dots, ends))
+                flags = None if odd_grid is None else np.take(odd_grid[r0:r1], pick, axis=1).ravel()
                 values = _decimals(buf, words_at, fields, key, flags)  # type: ignore[arg-type]
                 out[r0:r1, pick] = values.reshape(r1 - r0, pick.size)
     except ValueError:  # a field that is no number
