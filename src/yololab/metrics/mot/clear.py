@@ -219,6 +219,7 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
     later_off = np.searchsorted(later, np.append(dense_start, dense_prev_pid.size)).tolist()
     later -= np.repeat(np.asarray(dense_start, np.int64), np.diff(later_off))
     row_of = match.item
+    pid_or_none = np.append(pred_ids, -1)  # a prediction row's id; at -1 (unmatched): -1
     for _, kind, k in events:  # in time order: the stars that read an earlier decision, and the dense frames
         if kind:  # a star: the pair continuing the previous match, else the best one (its first)
             lo, hi = s_start[k], s_start[k + 1]
@@ -238,13 +239,12 @@ def _match_frames(data: PreparedSequence, threshold: float) -> tuple[np.ndarray,
         w0, w1 = later_off[k], later_off[k + 1]
         if w1 > w0:
             want = want.copy()
-            then = match[later_rows[w0:w1]]
-            want[later[w0:w1]] = np.where(then >= 0, pred_ids[then], -1)
+            want[later[w0:w1]] = np.take(pid_or_none, np.take(match, later_rows[w0:w1]))  # -1: no match
         plain = plain_costs[k]
         bonus = want[:, None] == pred_ids[p0[k] : p0[k] + plain.shape[1]][None, :]
         cost = np.where(bonus, bonus_costs[k], plain)  # TrackEval's -(1000 * bonus + IoU), 0 below the threshold
         rows, cols = linear_sum_assignment(cost)
-        ok = cost[rows, cols] < 0 - EPS  # score > 0 + eps
+        ok = np.take(cost, rows * cost.shape[1] + cols) < 0 - EPS  # score > 0 + eps
         match[rows[ok] + a] = cols[ok] + p0[k]
     m_gt = np.flatnonzero(match >= 0)
     m_pred = match[m_gt]
