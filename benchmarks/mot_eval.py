@@ -101,8 +101,10 @@ elif kind == "numpy.loadtxt":
     parse = lambda d: np.loadtxt(io.BytesIO(d), delimiter=",", ndmin=2, comments=None)
 elif kind == "numpy.fromstring":
     parse = lambda d: np.fromstring(d.replace(b"\\n", b","), sep=",")
-else:
+else:  # with the allocator settings yololab eval-mot makes (yololab/cli/allocator.py); every column converted
+    from yololab.cli.allocator import keep_freed_memory
     from yololab.metrics.mot.textparse import parse_rows
+    keep_freed_memory()
     parse = lambda d: parse_rows(d)[0]
 t1 = time.perf_counter()
 datas = [open(f, "rb").read() for f in files]
