@@ -253,9 +253,9 @@ def parse_rows(data: bytes, columns: int | None = None) -> tuple[np.ndarray, np.
 
     Returns:
         ``(rows, lines)``: ``(R, C)`` float64 values (``C`` at most ``columns``) and the ``(R,)`` 1-based line
-        number of each row; or None when
-        the text is not plain comma-separated rows of equal length (blank lines, whitespace separators, an empty
-        field, a field that is not a number) - then read it with a general parser, which also explains errors.
+        number of each row; or None when the text is not plain comma-separated rows of equal length (blank lines,
+        whitespace separators, an empty field, a field that is not a finite number where it is only checked, or
+        not a number) - then read it with a general parser, which also explains errors.
 
     Example:
         >>> parse_rows(b"1,2,0.1,-3.5\n2,7,1e-05,40\n")[0].tolist()
